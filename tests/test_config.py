@@ -1,0 +1,111 @@
+"""Config schema, validation messages, and the shipped configs."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from focusclip_jax import config_lib
+from tests.helpers import REPO
+
+
+@pytest.mark.parametrize("name", ["vitb16", "clip_vitb16", "tiny"])
+def test_shipped_configs_validate(name):
+  config = importlib.import_module(f"configs.{name}").get_config()
+  assert config_lib.validate(config) is config
+
+
+def test_paper_recipe_values():
+  c = importlib.import_module("configs.vitb16").get_config()
+  assert c.seed == 42
+  assert (c.model.image.variant, c.model.image.image_size, c.model.image.pool) == ("B/16", 224,
+                                                                                   "token")
+  assert c.model.image.input_norm == "none"
+  assert (c.model.text.variant, c.model.text.max_length, c.model.text.pooling) == (
+      "bert-base", 512, "mean_all")
+  assert c.model.embed_dim == 512
+  assert c.model.focus.enabled and c.model.focus.shared_encoder
+  assert c.model.focus.alpha_init == 0.5 and c.model.focus.alpha_param == "unconstrained"
+  assert c.loss.type == "ntxent" and c.loss.temperature == 0.5 and not c.loss.learn_temperature
+  assert tuple(map(tuple, c.loss.terms)) == (("focus", "image", 1.0), ("focus", "text", 1.0),
+                                             ("image", "text", 1.0))
+  assert (c.optim.name, c.optim.learning_rate, c.optim.momentum, c.optim.nesterov) == (
+      "sgd", 5e-4, 0.9, False)
+  assert c.optim.weight_decay == 0 and c.optim.schedule == "constant"
+  assert c.optim.grad_clip_norm == 1.0
+  assert (c.train.batch_size, c.train.num_epochs) == (32, 64)
+  assert c.model.dtype == "float32"
+  assert "B_16-i21k-300ep" in c.model.image.init and c.model.text.init == "bert-base-uncased"
+
+
+def test_clip_baseline_config():
+  c = importlib.import_module("configs.clip_vitb16").get_config()
+  assert not c.model.focus.enabled
+  assert tuple(map(tuple, c.loss.terms)) == (("image", "text", 1.0),)
+
+
+def test_unknown_key_is_rejected_with_hint():
+  c = config_lib.base_config()
+  c.optim.lerning_rate = 0.1
+  with pytest.raises(config_lib.ConfigError, match=r"unknown key 'optim.lerning_rate'.*"
+                     r"did you mean 'optim.learning_rate'"):
+    config_lib.validate(c)
+
+
+@pytest.mark.parametrize("path,value,msg", [
+    ("model.text.pooling", "max", "must be one of"),
+    ("model.image.variant", "X/16", "Unknown ViT variant"),
+    ("model.text.variant", "roberta", "must be one of"),
+    ("model.focus.alpha_param", "tanh", "must be one of"),
+    ("optim.name", "lamb", "must be one of"),
+    ("train.batch_size", 0, "must be > 0"),
+    ("loss.terms", (("image", "image", 1.0),), "a != b"),
+    ("sharding.mesh", (("data", -1), ("fsdp", -1)), "at most one axis"),
+    ("optim.frozen", ("text_tower/[",), "invalid regex"),
+])
+def test_invalid_values_are_rejected(path, value, msg):
+  c = config_lib.base_config()
+  *parents, leaf = path.split(".")
+  node = c
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+  with pytest.raises(config_lib.ConfigError, match=msg):
+    config_lib.validate(c)
+
+
+def test_cross_field_rules():
+  c = config_lib.base_config()
+  c.model.image.image_size = 230
+  with pytest.raises(config_lib.ConfigError, match="not a multiple of the patch size 16"):
+    config_lib.validate(c)
+  c = config_lib.base_config()
+  c.model.focus.enabled = False  # but the loss still asks for 'focus'
+  with pytest.raises(config_lib.ConfigError, match="CLIP baseline"):
+    config_lib.validate(c)
+  c = config_lib.base_config()
+  c.model.text.max_length = 1024
+  with pytest.raises(config_lib.ConfigError, match="exceeds"):
+    config_lib.validate(c)
+
+
+def test_several_problems_reported_together():
+  c = config_lib.base_config()
+  c.train.batch_size = -1
+  c.model.dtype = "float64"
+  with pytest.raises(config_lib.ConfigError) as e:
+    config_lib.validate(c)
+  assert "train.batch_size" in str(e.value) and "model.dtype" in str(e.value)
+
+
+def _main(*args):
+  return subprocess.run([sys.executable, str(REPO / "main.py"), *args], capture_output=True,
+                        text=True, cwd=REPO, timeout=300)
+
+
+def test_main_rejects_unknown_override_and_bad_value():
+  r = _main("--config=configs/tiny.py", "--mode=summary", "--config.optim.lerning_rate=1")
+  assert r.returncode != 0 and "lerning_rate" in r.stderr
+  r = _main("--config=configs/tiny.py", "--mode=summary", "--config.model.text.pooling=max")
+  assert r.returncode != 0 and "model.text.pooling" in r.stderr and "must be one of" in r.stderr

@@ -386,3 +386,11 @@ def test_config_init_loads_both_towers(hf_vit, hf_bert, tmp_path):
   _, hidden = _our_bert().apply({"params": loaded["text_tower"]}, ids, mask)
   assert np.abs(np.asarray(hidden) - _hf_text(hf_bert, ids, mask)).max() <= TOL
   np.testing.assert_array_equal(loaded["image_proj"]["kernel"], params["image_proj"]["kernel"])
+
+
+def test_safetensors_and_npz_are_read_without_torch(minilm_dir, hf_vit, tmp_path, monkeypatch):
+  np.savez(tmp_path / "v.npz", **_to_augreg(_sd(hf_vit)))
+  monkeypatch.setitem(__import__("sys").modules, "torch", None)  # any `import torch` now fails
+  flat = pretrained.read_checkpoint(minilm_dir)
+  assert flat["embeddings.word_embeddings.weight"].shape == (30522, 384)
+  assert "cls" in pretrained.read_checkpoint(str(tmp_path / "v.npz"))

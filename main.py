@@ -1,12 +1,15 @@
 """FocusCLIP command line. Kept short: it parses flags and calls library functions that tests
 and Colab call too.
 
+  python main.py --config=configs/vitb16.py --workdir=/tmp/run            # train (resumes)
+  python main.py --config=configs/vitb16.py --workdir=/tmp/run --mode=eval
   python main.py --config=configs/vitb16.py --mode=summary
-  python main.py --config=configs/vitb16.py --workdir=/tmp/run [--config.train.batch_size=64]
+  python main.py --config=configs/vitb16.py --workdir=... --config.train.batch_size=64
 """
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -14,24 +17,40 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and logs.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "summary"], "What to do.")
-
-MODES_NEEDING_WORKDIR = ("train", "eval")
+_DISTRIBUTED = flags.DEFINE_enum(
+    "distributed", "auto", ["auto", "on", "off"],
+    "jax.distributed.initialize(): auto = when coordinator flags are given or a multi-host "
+    "TPU / SLURM / MPI job is detected.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
+                                   "host:port of process 0 (GPU/CPU multi-process).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   from focusclip_jax import config_lib  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import distributed  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import log_util  # pylint: disable=g-import-not-at-top
+  log_util.quiet_library_logs()
   config = config_lib.validate(_CONFIG.value)
-  if _MODE.value in MODES_NEEDING_WORKDIR and not _WORKDIR.value:
-    raise app.UsageError(f"--mode={_MODE.value} needs --workdir")
   if _MODE.value == "summary":
     from focusclip_jax import summary  # pylint: disable=g-import-not-at-top
     print(summary.summarize(config))
     return
-  raise app.UsageError(
-      f"--mode={_MODE.value} is not implemented yet (training and evaluation land with their "
-      "issues); use --mode=summary.")
+  if not _WORKDIR.value:
+    raise app.UsageError(f"--mode={_MODE.value} needs --workdir")
+  distributed.maybe_initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                               mode=_DISTRIBUTED.value)
+  from focusclip_jax import train  # pylint: disable=g-import-not-at-top
+  if _MODE.value == "train":
+    train.train_and_evaluate(config, _WORKDIR.value)
+  else:
+    results = train.evaluate(config, _WORKDIR.value)
+    for k, v in sorted(results.items()):
+      logging.info("%s = %.4f", k, v)
+      print(f"{k} = {v:.4f}")
 
 
 if __name__ == "__main__":

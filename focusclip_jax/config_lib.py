@@ -131,10 +131,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.eval_every_steps = 0  # 0: evaluate at the end only
   c.train.max_nonfinite_steps = 5  # stop after this many non-finite steps in a row
   c.train.profile_steps = 0  # steps to trace with the profiler after warm-up (0: off)
+  # PRNG for dropout: threefry2x32 (bit-identical on any mesh) | rbg | unsafe_rbg (cheaper to
+  # compile and run; values may depend on the sharding).
+  c.train.dropout_rng = "threefry2x32"
 
   # ---------------------------------------------------------------- data
   c.data = ml_collections.ConfigDict()
-  c.data.dataset = "mpii_pose_descriptions"
+  c.data.dataset = "mpii_pose_descriptions"  # mpii_pose_descriptions | synthetic
   c.data.builder_config = "gpt-4"  # GPT-4 train descriptions, GPT-3.5-0613 validation
   c.data.data_dir = ""  # TFDS data_dir ('' = TFDS default)
   c.data.manual_dir = ""  # MPII images + description JSONs (see input_pipeline README)
@@ -145,9 +148,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.resize_method = "bilinear"  # squash resize with antialias, as PIL (reference)
   c.data.shuffle_buffer_size = 16384
   c.data.prefetch = 2
+  c.data.synthetic_examples = 256  # dataset 'synthetic': random examples per train split
 
   # ---------------------------------------------------------------- zero-shot evaluation
   c.eval = ml_collections.ConfigDict()
+  # Evaluators run every train.eval_every_steps (and at the end): val_loss = the training
+  # objective on the validation split.
+  c.eval.evaluators = ("val_loss",)
   c.eval.tasks = (
       "kinetics400", "stanford40", "emotic_age", "lagenda_body", "lagenda_face",
       "utkface", "emotic_emotion", "fer2013", "ferplus", "fairface_race")
@@ -282,7 +289,10 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "train.checkpoint_every_steps": _positive,
     "train.keep_checkpoints": _positive,
     "train.max_nonfinite_steps": _positive,
+    "train.dropout_rng": _choice("threefry2x32", "rbg", "unsafe_rbg"),
+    "data.dataset": _choice("mpii_pose_descriptions", "synthetic"),
     "data.heatmap_mode": _choice("fast", "fidelity"),
+    "data.synthetic_examples": _positive,
     "data.heatmap_min_sigma": _non_negative,
     "eval.batch_size": _positive,
     "sharding.mesh": _mesh,

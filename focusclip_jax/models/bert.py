@@ -90,10 +90,14 @@ class BERT(nn.Module):
       )
 
     x = embed(self.vocab_size, ("vocab", "embed"), "word_embeddings")(ids)
-    x = x + embed(self.max_positions, (None, "embed"), "position_embeddings")(
-        jnp.arange(seq_len)[None])
+    # Position rows are added without a batch axis (broadcast), so their gradient needs no
+    # reduction across a batch-sharded axis of size 1.
+    positions = embed(self.max_positions, (None, "embed"), "position_embeddings").embedding
+    x = x + positions[:seq_len].astype(self.dtype)
     x = x + embed(self.type_vocab_size, (None, "embed"), "token_type_embeddings")(token_type_ids)
+    x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "embeddings_ln")(x)
+    x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = nn.Dropout(rate=self.dropout)(x, deterministic=not train)
     x = layers.Encoder(
         depth=self.depth,

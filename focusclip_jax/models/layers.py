@@ -16,6 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Dtype = Any
 
@@ -60,6 +61,43 @@ def layer_norm(eps: float, dtype: Dtype, param_dtype: Dtype, name: str) -> nn.La
   )
 
 
+def _flat_init(init, num_in_dims: int):
+  """Initialises an N-d kernel as its 2-d (fan_in, fan_out) matrix, then reshapes it.
+
+  (What ``nn.DenseGeneral`` does internally; done here so the logical-partitioning box is
+  created on the final shape, which keeps sharding constraints valid inside a mesh.)
+  """
+  def wrapped(key, shape, dtype=jnp.float32):
+    fan_in = int(np.prod(shape[:num_in_dims]))
+    return init(key, (fan_in, int(np.prod(shape[num_in_dims:]))), dtype).reshape(shape)
+  return wrapped
+
+
+class HeadsProjection(nn.Module):
+  """x [..., D] -> [..., H, hd] (direction 'in') or x [..., H, hd] -> [..., D] ('out')."""
+
+  shape: tuple[int, ...]  # kernel shape: (D, H, hd) for 'in', (H, hd, D) for 'out'
+  direction: str
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    if self.direction == "in":
+      names, bias_names, n_in, eq = ("embed", "heads", "kv"), ("heads", "kv"), 1, "...d,dhk->...hk"
+      bias_shape = self.shape[1:]
+    else:
+      names, bias_names, n_in, eq = ("heads", "kv", "embed"), ("embed",), 2, "...hk,hkd->...d"
+      bias_shape = self.shape[2:]
+    kernel = self.param(
+        "kernel", partitioned(_flat_init(nn.initializers.xavier_uniform(), n_in), names),
+        self.shape, self.param_dtype)
+    bias = self.param("bias", partitioned(nn.initializers.zeros, bias_names), bias_shape,
+                      self.param_dtype)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    return jnp.einsum(eq, x, kernel) + bias
+
+
 class Attention(nn.Module):
   """Multi-head self-attention with q/k/v/out projections (all with bias).
 
@@ -78,15 +116,8 @@ class Attention(nn.Module):
     if width % self.num_heads:
       raise ValueError(f"width {width} is not divisible by num_heads {self.num_heads}")
     head_dim = width // self.num_heads
-    proj = functools.partial(
-        nn.DenseGeneral,
-        features=(self.num_heads, head_dim),
-        axis=-1,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("embed", "heads", "kv")),
-        bias_init=partitioned(nn.initializers.zeros, ("heads", "kv")),
-    )
+    proj = functools.partial(HeadsProjection, (width, self.num_heads, head_dim), "in",
+                             self.dtype, self.param_dtype)
     q = proj(name="query")(x)
     k = proj(name="key")(x)
     v = proj(name="value")(x)
@@ -98,15 +129,8 @@ class Attention(nn.Module):
     probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
     probs = nn.Dropout(rate=self.dropout)(probs, deterministic=deterministic)
     out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
-    return nn.DenseGeneral(
-        features=width,
-        axis=(-2, -1),
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("heads", "kv", "embed")),
-        bias_init=partitioned(nn.initializers.zeros, ("embed",)),
-        name="out",
-    )(out)
+    return HeadsProjection((self.num_heads, head_dim, width), "out", self.dtype,
+                           self.param_dtype, name="out")(out)
 
 
 class MlpBlock(nn.Module):

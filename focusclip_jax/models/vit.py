@@ -114,7 +114,8 @@ class ViT(nn.Module):
     )
     posemb = resample_posemb(posemb, (h, w), num_prefix=1)
     x = jnp.concatenate([jnp.broadcast_to(cls.astype(self.dtype), (b, 1, d)), x], axis=1)
-    x = x + posemb.astype(self.dtype)
+    x = x + posemb[0].astype(self.dtype)  # broadcast over the batch
+    x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = nn.Dropout(rate=self.dropout)(x, deterministic=not train)
     x = layers.Encoder(
         depth=self.depth,

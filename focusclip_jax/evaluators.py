@@ -1,0 +1,86 @@
+"""Periodic evaluations during training (and standalone), built from ``config.eval.evaluators``.
+
+An evaluator is a callable ``(params, step) -> {name: float}`` with a ``name``; every process
+calls it (collectives inside must line up), only process 0 writes what it returns. New kinds
+register a factory ``(config, model, mesh, datasets) -> Evaluator`` with ``@register("kind")``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Protocol
+
+import jax
+import numpy as np
+
+from focusclip_jax import sharding as sharding_lib
+from focusclip_jax import train_step as train_step_lib
+
+
+class Evaluator(Protocol):
+  name: str
+
+  def __call__(self, params, step: int) -> dict[str, float]:
+    ...
+
+
+_REGISTRY: dict[str, Callable] = {}
+
+
+def register(kind: str):
+  def deco(factory):
+    _REGISTRY[kind] = factory
+    return factory
+  return deco
+
+
+def build(config, *, model, mesh, datasets) -> list[Evaluator]:
+  out = []
+  for kind in config.eval.evaluators:
+    if kind not in _REGISTRY:
+      raise ValueError(f"config.eval.evaluators: unknown evaluator {kind!r}; known: "
+                       f"{sorted(_REGISTRY)}")
+    out.append(_REGISTRY[kind](config, model=model, mesh=mesh, datasets=datasets))
+  return out
+
+
+class ValLoss:
+  """The training objective and its metrics on the validation split (inference mode).
+
+  Contrastive losses depend on the batch, so only full global batches of the training size
+  are used (the remainder of the split, fewer than one batch per process, is skipped).
+  """
+
+  name = "val"
+
+  def __init__(self, config, *, model, mesh, datasets):
+    self.config = config
+    self.model = model
+    self.mesh = mesh
+    self.datasets = datasets
+    self.eval_step = train_step_lib.make_eval_step(model, config, mesh)
+    self.batch_sharding = sharding_lib.batch_sharding(mesh, config)
+
+  def __call__(self, params, step: int) -> dict[str, float]:
+    from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+    ds = self.datasets
+    n = ds.source.num_examples(ds.val_split)
+    full_batches = (n // ds.process_count) // ds.local_batch_size
+    if full_batches < 1:
+      logging.warning("Validation split %r has fewer than one batch per process; skipped",
+                      ds.val_split)
+      return {}
+    sums, count = None, 0
+    with sharding_lib.mesh_context(self.mesh, self.config):
+      for i, batch in enumerate(ds.eval_iter()):
+        if i >= full_batches:
+          break
+        inputs = pipeline.model_inputs(batch, with_heatmap=self.model.focus)
+        metrics = jax.device_get(self.eval_step(
+            params, sharding_lib.make_global_batch(inputs, self.batch_sharding)))
+        sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)
+        count += 1
+    return {f"{self.name}/{k}": float(v) / count for k, v in sums.items()}
+
+
+register("val_loss")(ValLoss)

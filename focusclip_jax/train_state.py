@@ -1,0 +1,99 @@
+"""The train state, its shardings, and its creation directly on the mesh.
+
+Chain (MaxText / flax lm1b idiom): abstract state (``jax.eval_shape``) -> logical axis names
+-> ``NamedSharding``s on the mesh -> ``jax.jit(init, out_shardings=...)``, so parameters and
+optimizer state are born sharded; the same abstract state (with shardings) is the Orbax
+restore target, which makes checkpoints restorable on any device count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from focusclip_jax import losses
+from focusclip_jax import models
+from focusclip_jax import sharding as sharding_lib
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array  # steps taken (skipped non-finite steps included)
+  params: Any  # model parameters, plus params['loss'] for learnable loss parameters
+  opt_state: Any
+  nonfinite_streak: jax.Array  # consecutive non-finite steps (the NaN guard)
+
+
+def split_params(params):
+  """-> (model params, loss params)."""
+  model_params = {k: v for k, v in params.items() if k != "loss"}
+  return model_params, params.get("loss", {})
+
+
+def init_params(model, config: ml_collections.ConfigDict, rng):
+  params = models.init_params(model, config, rng)
+  loss_params = losses.init_loss_params(config)
+  if loss_params:
+    params["loss"] = loss_params
+  return params
+
+
+def abstract_params(model, config):
+  return jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
+
+
+def init_state(model, config, tx: optax.GradientTransformation, rng) -> TrainState:
+  params = init_params(model, config, rng)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    nonfinite_streak=jnp.zeros((), jnp.int32))
+
+
+def param_shardings(model, config, mesh):
+  logical = models.logical_axes(model, config)
+  loss_params = losses.init_loss_params(config)
+  if loss_params:
+    logical["loss"] = {k: P() for k in loss_params}
+  return sharding_lib.logical_to_shardings(logical, mesh, config)
+
+
+def state_shardings(model, config, tx, mesh) -> TrainState:
+  """NamedShardings for every leaf of the train state."""
+  p_sh = param_shardings(model, config, mesh)
+  abstract = jax.eval_shape(lambda: init_state(model, config, tx, jax.random.key(0)))
+  repl = NamedSharding(mesh, P())
+  opt_sh = optax.tree_map_params(
+      tx, lambda p, s: p if isinstance(p, optax.MaskedNode) else s, abstract.opt_state, p_sh,
+      transform_non_params=lambda _: repl,
+      is_leaf=lambda x: isinstance(x, (NamedSharding, optax.MaskedNode)))
+  return TrainState(step=repl, params=p_sh, opt_state=opt_sh, nonfinite_streak=repl)
+
+
+def abstract_state(model, config, tx, mesh) -> TrainState:
+  """ShapeDtypeStructs carrying the target shardings (the restore target)."""
+  shapes = jax.eval_shape(lambda: init_state(model, config, tx, jax.random.key(0)))
+  shardings = state_shardings(model, config, tx, mesh)
+  return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                      shapes, shardings)
+
+
+def create_state(model, config, tx, mesh, rng) -> TrainState:
+  """A freshly initialised state, created directly with its shardings."""
+  shardings = state_shardings(model, config, tx, mesh)
+  with sharding_lib.mesh_context(mesh, config):
+    return jax.jit(lambda r: init_state(model, config, tx, r), out_shardings=shardings)(rng)
+
+
+def replace_params(state: TrainState, new_params, shardings: TrainState) -> TrainState:
+  """Puts (host) parameters into the state with the state's shardings (e.g. pretrained towers).
+
+  The optimizer state is left as initialised (zero momentum), as for a fresh start.
+  """
+  params = jax.tree.map(lambda x, sh: jax.device_put(x, sh), new_params, shardings.params)
+  return state.replace(params=params)

@@ -1,0 +1,107 @@
+"""The contrastive train step: one ``jax.jit`` with in/out shardings and a donated state.
+
+The step runs on *global* batch arrays (sharded over the batch mesh axes); the loss is written
+on global arrays, so the partitioner inserts the collectives. A step whose loss or gradient is
+not finite is not applied (parameters and optimizer state are kept) and counted in
+``state.nonfinite_streak``; the loop stops after ``config.train.max_nonfinite_steps`` in a row.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from focusclip_jax import losses
+from focusclip_jax import models
+from focusclip_jax import optimizer
+from focusclip_jax import sharding as sharding_lib
+from focusclip_jax.train_state import TrainState
+from focusclip_jax.train_state import split_params
+
+
+def loss_fn(model, config, params, batch, rng, train: bool = True):
+  """(loss, metrics) of the configured objective on a batch."""
+  model_params, loss_params = split_params(params)
+  emb = models.apply_batch(model, {"params": model_params}, batch, train=train,
+                           rngs={"dropout": rng} if train else None)
+  loss, metrics = losses.objective(emb, loss_params, config)
+  if model.focus:
+    metrics["alpha"] = model.apply({"params": model_params}, method=model.effective_alpha)
+  return loss, metrics
+
+
+def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.GradientTransformation,
+                    lr_schedule):
+  """The (unjitted) step: (state, batch) -> (state, metrics)."""
+  base_rng = jax.random.key(config.seed, impl=config.train.dropout_rng)
+
+  def train_step(state: TrainState, batch):
+    rng = jax.random.fold_in(base_rng, state.step)
+    (loss, metrics), grads = jax.value_and_grad(
+        lambda p: loss_fn(model, config, p, batch, rng), has_aux=True)(state.params)
+    grad_norm = optimizer.global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
+    new_params = optax.apply_updates(state.params, updates)
+    keep = lambda new, old: jnp.where(finite, new, old)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=jax.tree.map(keep, new_params, state.params),
+        opt_state=jax.tree.map(keep, new_opt_state, state.opt_state),
+        nonfinite_streak=jnp.where(finite, 0, state.nonfinite_streak + 1),
+    )
+    metrics.update(
+        grad_norm=grad_norm,
+        param_norm=optimizer.global_norm(new_state.params),
+        update_norm=optimizer.global_norm(updates),
+        learning_rate=lr_schedule(state.step),
+        nonfinite=(~finite).astype(jnp.int32),
+        nonfinite_streak=new_state.nonfinite_streak,
+    )
+    return new_state, metrics
+
+  return train_step
+
+
+def jit_train_step(train_step, state_shardings: TrainState, mesh, config):
+  """jax.jit with explicit shardings; the state is donated."""
+  return jax.jit(
+      train_step,
+      in_shardings=(state_shardings, sharding_lib.batch_sharding(mesh, config)),
+      out_shardings=(state_shardings, sharding_lib.replicated(mesh)),
+      donate_argnums=(0,),
+  )
+
+
+def make_eval_step(model, config, mesh):
+  """Jitted (params, batch) -> metrics of the objective in inference mode (no update)."""
+  def eval_step(params, batch):
+    _, metrics = loss_fn(model, config, params, batch, rng=None, train=False)
+    return metrics
+  return jax.jit(eval_step, out_shardings=sharding_lib.replicated(mesh))
+
+
+def compile_train_step(jitted, abstract_state, abstract_batch, mesh, config):
+  """AOT-compiles the step; returns (compiled, memory analysis or None, cost analysis)."""
+  with sharding_lib.mesh_context(mesh, config):
+    compiled = jitted.lower(abstract_state, abstract_batch).compile()
+  try:
+    memory = compiled.memory_analysis()
+  except Exception:  # pylint: disable=broad-except  (not every backend implements it)
+    memory = None
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else {}
+  return compiled, memory, cost or {}
+
+
+def abstract_batch(config, mesh, global_batch_size: int | None = None):
+  """ShapeDtypeStructs of a global training batch with its sharding."""
+  b = global_batch_size or config.train.batch_size
+  sh = sharding_lib.batch_sharding(mesh, config)
+  batch = models.example_batch(config, batch_size=b, abstract=True)
+  if not config.model.focus.enabled:
+    batch.pop("heatmap")
+  return {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=sh) for k, v in batch.items()}

@@ -1,0 +1,68 @@
+"""Checkpoint retention, params-only export, config round trip, inference loading errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from focusclip_jax import checkpointing
+from focusclip_jax import config_lib
+from focusclip_jax import models
+from tests.helpers import tiny
+
+
+def test_keeps_latest_k_plus_every_mth(tmp_path):
+  config = tiny(**{"train.checkpoint_every_steps": 1, "train.keep_checkpoints": 2,
+                   "train.keep_every_steps": 4})
+  ckpt = checkpointing.Checkpointer(str(tmp_path), config, async_save=False)
+  state = {"w": jnp.arange(3.0)}
+  for step in range(1, 10):
+    assert ckpt.save(step, jax.tree.map(lambda x, s=step: x + s, state))
+  ckpt.wait()
+  assert sorted(ckpt.all_steps()) == [4, 8, 9]
+  restored = ckpt.restore({"w": jax.ShapeDtypeStruct((3,), jnp.float32)}, step=8)
+  np.testing.assert_array_equal(restored["w"], np.arange(3.0) + 8)
+  ckpt.close()
+
+
+def test_save_interval(tmp_path):
+  config = tiny(**{"train.checkpoint_every_steps": 3})
+  ckpt = checkpointing.Checkpointer(str(tmp_path), config, async_save=False)
+  saved = [s for s in range(1, 8) if ckpt.save(s, {"w": jnp.zeros(2)})]
+  assert saved == [3, 6]
+  assert ckpt.save(7, {"w": jnp.zeros(2)}, force=True)
+  ckpt.close()
+
+
+def test_config_json_round_trip():
+  config = tiny(**{"loss.terms": (("image", "text", 2.0),), "model.focus.enabled": False,
+                   "optim.frozen": ("text_tower/.*",)})
+  back = checkpointing.config_from_json(checkpointing.config_to_json(config))
+  config_lib.validate(back)
+  assert back.loss.terms == (("image", "text", 2.0),)
+  assert back.optim.frozen == ("text_tower/.*",)
+  assert back.sharding.mesh == config.sharding.mesh
+  assert back.to_dict() == config.to_dict()
+
+
+def test_export_and_load_for_inference(tmp_path):
+  config = tiny()
+  model = models.build_model(config)
+  params = models.init_params(model, config, jax.random.key(3))
+  params["loss"] = {"log_temperature": jnp.float32(0.1)}
+  checkpointing.export_params(str(tmp_path / "export"), params, config)
+  model2, loaded, config2 = checkpointing.load_for_inference(str(tmp_path / "export"))
+  assert "loss" not in loaded
+  assert isinstance(jax.tree.leaves(loaded)[0], np.ndarray)
+  jax.tree.map(np.testing.assert_array_equal, loaded,
+               {k: v for k, v in jax.device_get(params).items() if k != "loss"})
+  assert config2.model.image.variant == config.model.image.variant
+  x = np.zeros((2, 32, 32, 3), np.float32)
+  np.testing.assert_allclose(model2.apply({"params": loaded}, x, method=model2.encode_image),
+                             model.apply({"params": params}, x, method=model.encode_image),
+                             atol=1e-6)
+
+
+def test_load_for_inference_names_what_it_expected(tmp_path):
+  with pytest.raises(FileNotFoundError, match="expected a workdir"):
+    checkpointing.load_for_inference(str(tmp_path))

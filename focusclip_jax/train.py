@@ -208,6 +208,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
 
   buffer, pending = [], None
   step = start_step
+  last_log = (time.time(), start_step)
   try:
     with sharding_lib.mesh_context(mesh, config):
       while step < total_steps:
@@ -228,6 +229,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
           mean = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
           mean["nonfinite"] = float(np.sum([m["nonfinite"] for m in fetched]))
           mean.pop("nonfinite_streak")
+          now = time.time()
+          steps_done = step - last_log[1]
+          mean["examples_per_sec"] = steps_done * config.train.batch_size / max(now - last_log[0],
+                                                                                1e-9)
+          last_log = (now, step)
           writer.write_scalars(step, {f"train/{k}": v for k, v in mean.items()})
           buffer = []
         if config.train.eval_every_steps and step % config.train.eval_every_steps == 0:

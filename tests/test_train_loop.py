@@ -50,6 +50,7 @@ def test_main_writes_events_checkpoints_and_config(runs):
   assert sorted(losses) == [1, 2, 3, 4, 5, 6]
   assert all(np.isfinite(v) for v in losses.values())
   assert read_scalars(straight, "steps_per_sec")  # progress reporting
+  assert all(v > 0 for v in read_scalars(straight, "train/examples_per_sec").values())
   assert read_scalars(straight, "val/loss")  # the end-of-training evaluator
 
 

@@ -138,14 +138,19 @@ def base_config() -> ml_collections.ConfigDict:
   # ---------------------------------------------------------------- data
   c.data = ml_collections.ConfigDict()
   c.data.dataset = "mpii_pose_descriptions"  # mpii_pose_descriptions | synthetic
-  c.data.builder_config = "gpt-4"  # GPT-4 train descriptions, GPT-3.5-0613 validation
+  # TFDS config of mpii_pose_descriptions: GPT-4 train descriptions, GPT-3.5-0613 validation,
+  # images and heatmaps prepared at 224 px exactly as the reference resizes them.
+  c.data.builder_config = "gpt-4-224px"
   c.data.data_dir = ""  # TFDS data_dir ('' = TFDS default)
   c.data.manual_dir = ""  # MPII images + description JSONs (see input_pipeline README)
   c.data.train_split = "train"
   c.data.val_split = "validation"
-  c.data.heatmap_mode = "fast"  # fast (model resolution, float keypoints) | fidelity
+  # fidelity: the reference's heatmaps (integer arithmetic at the original resolution, then
+  # resized with the image) | fast: evaluated at model resolution with float keypoints.
+  c.data.heatmap_mode = "fidelity"
   c.data.heatmap_min_sigma = 1.0  # pixels; fixes the reference's zero-width NaN stripe
-  c.data.resize_method = "bilinear"  # squash resize with antialias, as PIL (reference)
+  # Several descriptions per image (builder config 'all'): first | random (new each epoch).
+  c.data.description_choice = "first"
   c.data.shuffle_buffer_size = 16384
   c.data.prefetch = 2
   c.data.synthetic_examples = 256  # dataset 'synthetic': random examples per train split
@@ -294,6 +299,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "data.heatmap_mode": _choice("fast", "fidelity"),
     "data.synthetic_examples": _positive,
     "data.heatmap_min_sigma": _non_negative,
+    "data.description_choice": _choice("first", "random"),
     "eval.batch_size": _positive,
     "sharding.mesh": _mesh,
 }

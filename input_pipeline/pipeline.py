@@ -105,8 +105,9 @@ def train_iterator(source: Source, split: str, *, local_batch: int, seed: int, s
   buffer = max(1, min(shuffle_buffer_size, n))
 
   def epoch(e):
-    return records.shuffle(buffer, seed=_epoch_seed(seed, e),
-                           reshuffle_each_iteration=False).take(per_epoch)
+    # '_epoch' lets a decoder vary per epoch deterministically (e.g. which description).
+    return records.map(lambda r: dict(r, _epoch=e)).shuffle(
+        buffer, seed=_epoch_seed(seed, e), reshuffle_each_iteration=False).take(per_epoch)
 
   ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch)
   ds = ds.skip(skip_steps * local_batch)  # before decoding: resuming costs record reads only
@@ -178,12 +179,7 @@ def get_source(config) -> Source:
     from input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
     return synthetic.source(config)
   if name == "mpii_pose_descriptions":
-    try:
-      from input_pipeline import mpii  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      raise NotImplementedError(
-          "The MPII Pose Descriptions pipeline is not part of this version yet; train with "
-          "--config.data.dataset=synthetic meanwhile.") from e
+    from input_pipeline import mpii  # pylint: disable=g-import-not-at-top
     return mpii.source(config)
   raise ValueError(f"config.data.dataset {name!r} unknown; use 'mpii_pose_descriptions' or "
                    "'synthetic'")

@@ -1,0 +1,142 @@
+"""MPII Pose Descriptions as a pipeline ``Source``: reads the prepared TFDS dataset and decodes
+records into model examples (see input_pipeline/pipeline.py for the example structure).
+
+Decoding per config:
+  image     the stored image; resized (bilinear, antialiased) only when the prepared
+            resolution differs from ``config.model.image.image_size``.
+  heatmap   ``config.data.heatmap_mode``: 'fidelity' = the reference's heatmap (integer
+            arithmetic at the original resolution, uint8, resized with the image);
+            'fast' = evaluated directly at model resolution with float keypoints (stored in
+            the ``-<S>px`` variants, computed on the fly from the keypoints otherwise).
+  text      the stored 512-token ids cut to ``config.model.text.max_length`` exactly as the
+            tokenizer would truncate ([CLS] ... [SEP]); with several descriptions per image
+            (config 'all'), ``config.data.description_choice`` picks one: 'first', or
+            'random' = a fresh choice every epoch, a function of (seed, epoch, image).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from input_pipeline import heatmaps as heatmaps_lib
+from input_pipeline import pipeline
+
+NAME = "mpii_pose_descriptions"
+
+
+def prepare_command(config) -> str:
+  cmd = (f"python -m input_pipeline.prepare --manual_dir={config.data.manual_dir or '<MPII dir>'}"
+         f" --config={config.data.builder_config}")
+  if config.data.data_dir:
+    cmd += f" --data_dir={config.data.data_dir}"
+  return cmd
+
+
+def get_builder(config):
+  import input_pipeline.mpii_pose_descriptions  # pylint: disable=g-import-not-at-top,unused-import
+  name = f"{NAME}/{config.data.builder_config}"
+  try:
+    builder = tfds.builder(name, data_dir=config.data.data_dir or None)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f"config.data.builder_config {config.data.builder_config!r}: {e}") from e
+  if not tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+    raise FileNotFoundError(
+        f"The dataset {name} is not prepared in {builder.data_dir}. Prepare it once with\n  "
+        f"{prepare_command(config)}\n(see README: 'Data'), or train on "
+        "--config.data.dataset=synthetic.")
+  return builder
+
+
+def truncate_ids(ids512, max_length: int):
+  """Stored [CLS] x [SEP] 0... ids -> exactly what the tokenizer gives at max_length."""
+  length = tf.cast(tf.math.count_nonzero(ids512), tf.int32)
+  sep = ids512[tf.maximum(length - 1, 0)]
+  ids = ids512[:max_length]
+  cut = length > max_length
+  last = tf.where(cut, sep, ids[max_length - 1])
+  ids = tf.concat([ids[:max_length - 1], [last]], axis=0)
+  mask = tf.cast(tf.range(max_length) < tf.minimum(length, max_length), tf.int32)
+  return ids, mask
+
+
+def source(config) -> pipeline.Source:
+  builder = get_builder(config)
+  prepared = builder.builder_config.image_size
+  meta = builder.info.metadata or {}
+  s = config.model.image.image_size
+  max_length = config.model.text.max_length
+  if max_length > builder.info.features["text_ids"].shape[-1]:
+    raise ValueError(f"config.model.text.max_length {max_length} exceeds the prepared "
+                     f"{builder.info.features['text_ids'].shape[-1]} tokens")
+  if meta.get("tokenizer") and meta["tokenizer"] != config.model.text.tokenizer:
+    logging.warning("The dataset was tokenized with %r, the config names %r: make sure they "
+                    "share the vocabulary", meta["tokenizer"], config.model.text.tokenizer)
+  mode = config.data.heatmap_mode
+  stored_fast = "heatmap_fast" in builder.info.features
+  on_the_fly = mode == "fast" and not stored_fast
+  if not on_the_fly and "min_sigma" in meta and float(meta["min_sigma"]) != float(
+      config.data.heatmap_min_sigma):
+    raise ValueError(
+        f"The dataset's heatmaps were prepared with min_sigma={meta['min_sigma']} but "
+        f"config.data.heatmap_min_sigma={config.data.heatmap_min_sigma}; set the config to "
+        "match or prepare again with --min_sigma.")
+  heat_key = "heatmap_fast" if (mode == "fast" and stored_fast) else "heatmap"
+  decoders = {"image": tfds.decode.SkipDecoding(), "heatmap": tfds.decode.SkipDecoding()}
+  if stored_fast:
+    decoders["heatmap_fast"] = tfds.decode.SkipDecoding()
+  choice = config.data.description_choice
+  seed = config.seed
+
+  def num_examples(split):
+    if split not in builder.info.splits:
+      raise ValueError(f"{NAME}: no split {split!r}; prepared: {list(builder.info.splits)}")
+    return builder.info.splits[split].num_examples
+
+  def records(split, process_index, process_count):
+    num_examples(split)
+    sub = tfds.even_splits(split, n=process_count)[process_index]
+    return builder.as_dataset(split=sub, shuffle_files=False, decoders=decoders,
+                              read_config=tfds.ReadConfig(try_autocache=False))
+
+  def resize(x):
+    if prepared == s:
+      return x
+    return tf.image.resize(x, (s, s), method="bilinear", antialias=True)
+
+  def decode(r):
+    image = tf.io.decode_image(r["image"], channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    image = resize(tf.cast(image, tf.float32) / 255.0)
+    if on_the_fly:
+      hw = tf.cast(r["original_size"], tf.float32)
+      heat = heatmaps_lib.heatmap_for_image_tf(
+          r["keypoints"], r["visibility"], (hw[0], hw[1]), (s, s), mode="fast",
+          min_sigma=config.data.heatmap_min_sigma)[..., None]
+    else:
+      heat = tf.io.decode_png(r[heat_key], channels=1)
+      heat = resize(tf.cast(heat, tf.float32) / 255.0)
+    ids_all = r["text_ids"]
+    n = tf.shape(ids_all)[0]
+    if choice == "random":
+      key = tf.strings.to_hash_bucket_fast(r["image_name"], 2**31 - 1)
+      epoch = tf.cast(r.get("_epoch", tf.constant(0, tf.int64)), tf.int64)
+      idx = tf.random.stateless_uniform(
+          [], seed=tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, key]),
+          maxval=n, dtype=tf.int32)
+    else:
+      idx = 0
+    ids, mask = truncate_ids(ids_all[idx], max_length)
+    return {
+        "image": tf.ensure_shape(image, [s, s, 3]),
+        "heatmap": tf.ensure_shape(tf.clip_by_value(heat, 0.0, 1.0), [s, s, 1]),
+        "text_ids": tf.ensure_shape(ids, [max_length]),
+        "text_mask": tf.ensure_shape(mask, [max_length]),
+        "id": tf.strings.to_hash_bucket_fast(r["image_name"], 2**62),
+    }
+
+  return pipeline.Source(name=f"{NAME}/{config.data.builder_config}",
+                         num_examples=num_examples, records=records, decode=decode)

@@ -1,0 +1,352 @@
+"""TFDS builder for MPII Pose Descriptions: MPII images + LLM pose descriptions + heatmaps.
+
+Build (manual download, see MANUAL_DOWNLOAD_INSTRUCTIONS):
+  python -m input_pipeline.prepare --manual_dir=/data/mpii --config=gpt-4-224px
+  tfds build input_pipeline/mpii_pose_descriptions --manual_dir=/data/mpii --config=gpt-4-224px
+
+Every example holds the image, the person heatmap computed at preparation time
+(REFERENCE.md §2), the MPII keypoints (+ visibility, centre, scale) of the annotated people,
+the activity, the description(s) and their token ids (bert-base-uncased, padded to 512; the
+pipeline derives any shorter length exactly).
+
+Configs: one per description source (the LLM subsets of the released dataset), each at full
+resolution (``<name>``: original JPEG bytes, heatmap at original resolution) and at model
+resolution (``<name>-224px``: image and heatmaps already resized to 224 x 224 with PIL's
+bilinear filter, exactly the reference's ``Resize((224, 224))`` input, so an epoch reads
+small records and decodes nothing large).
+
+  gpt-4                 train: GPT-4 (gpt-4-0613); validation: GPT-3.5-turbo-0613 (as the
+                        reference, which has no GPT-4 validation file). The paper's data.
+  gpt-3.5-turbo         gpt-3.5-turbo-0613 train / val
+  gpt-3.5-turbo-legacy  gpt-3.5-turbo-0301 train / val
+  llama-2               llama-2-70b-chat-hf train / val
+  all                   every available description of each image (``descriptions``)
+
+Bad input never stops preparation: missing or unreadable images, records without a
+description, and records without any body part with >= 2 visible joints are skipped and
+counted; the counts are logged at the end and stored in the dataset metadata
+(``info.metadata['skipped']``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from input_pipeline import heatmaps as heatmaps_lib
+
+# Folder names of the released description sets (Hugging Face dataset
+# saifkhichi96/mpii-human-pose-captions), by TFDS config name.
+LLM_FOLDERS = {
+    "gpt-4": "gpt-4-0613",
+    "gpt-3.5-turbo": "gpt-3.5-turbo-0613",
+    "gpt-3.5-turbo-legacy": "gpt-3.5-turbo-0301",
+    "llama-2": "llama-2-70b-chat-hf",
+}
+MAX_TOKENS = 512  # stored token ids; shorter lengths are derived in the pipeline
+NUM_JOINTS = 16
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = """
+Put two things under the manual directory (--manual_dir):
+
+1. images/  -- the MPII Human Pose images (*.jpg), from mpii_human_pose_v1.tar.gz at
+   https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/software-and-datasets/mpii-human-pose-dataset/download
+   (extract it; the archive contains images/).
+2. descriptions/  -- the MPII Pose Descriptions JSON files, one folder per LLM, as released at
+   https://huggingface.co/datasets/saifkhichi96/mpii-human-pose-captions :
+     descriptions/gpt-4-0613/train.json
+     descriptions/gpt-3.5-turbo-0613/train.json, val.json
+     descriptions/gpt-3.5-turbo-0301/train.json, val.json
+     descriptions/llama-2-70b-chat-hf/train.json, val.json
+   (the folders may also sit directly in the manual directory). Each file holds per-image
+   records: image, activity, activity_id, count, people [{id, center, scale, kpts (16 x [x, y]),
+   kpts_vis (16)}], istrain, description.
+
+Result:
+  <manual_dir>/images/000001163.jpg ...
+  <manual_dir>/descriptions/gpt-4-0613/train.json ...
+"""
+
+
+@dataclasses.dataclass
+class MpiiConfig(tfds.core.BuilderConfig):
+  """source: LLM config name (or 'all'); image_size: None = original resolution."""
+
+  source: str = "gpt-4"
+  image_size: int | None = None
+
+
+DEFAULT_TOKENIZER = "bert-base-uncased"
+DEFAULT_MIN_SIGMA = 1.0  # heatmap sigma floor in pixels (fixes the reference's NaN stripe)
+
+
+def _configs():
+  out = []
+  for source in list(LLM_FOLDERS) + ["all"]:
+    for size in (None, 224):
+      name = source if size is None else f"{source}-{size}px"
+      what = "every description" if source == "all" else f"{source} descriptions"
+      res = "original resolution" if size is None else f"{size} x {size} px"
+      out.append(MpiiConfig(name=name, source=source, image_size=size,
+                            description=f"MPII images with {what}, {res}."))
+  return out
+
+
+# ------------------------------------------------------------------------- JSON records
+
+
+def load_records(path: str) -> list[dict[str, Any]]:
+  """A description file -> list of per-image records (JSON list, dict or JSON lines)."""
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  try:
+    data = json.loads(text)
+  except json.JSONDecodeError:
+    data = [json.loads(line) for line in text.splitlines() if line.strip()]
+  if isinstance(data, dict):
+    for key in ("data", "annotations", "images", "records"):
+      if isinstance(data.get(key), list):
+        data = data[key]
+        break
+    else:
+      data = [dict(v, image=v.get("image", k)) for k, v in data.items()]
+  if not isinstance(data, list):
+    raise ValueError(f"{path}: expected a list of per-image records")
+  return data
+
+
+def find_description_dir(manual_dir: str) -> str:
+  for cand in (os.path.join(manual_dir, "descriptions"), manual_dir):
+    if any(os.path.isdir(os.path.join(cand, f)) for f in LLM_FOLDERS.values()):
+      return cand
+  return os.path.join(manual_dir, "descriptions")
+
+
+def split_files(manual_dir: str, source: str) -> dict[str, list[tuple[str, str]]]:
+  """{split: [(llm folder, json path)]} for a config source; paths may not exist."""
+  desc = find_description_dir(manual_dir)
+  if source == "all":
+    train = [(f, os.path.join(desc, f, "train.json")) for f in LLM_FOLDERS.values()
+             if os.path.exists(os.path.join(desc, f, "train.json"))]
+    val = [(f, os.path.join(desc, f, "val.json")) for f in LLM_FOLDERS.values()
+           if os.path.exists(os.path.join(desc, f, "val.json"))]
+    if not train:
+      train = [(LLM_FOLDERS["gpt-4"], os.path.join(desc, LLM_FOLDERS["gpt-4"], "train.json"))]
+    return {"train": train, "validation": val}
+  folder = LLM_FOLDERS[source]
+  # The reference validates GPT-4 training with GPT-3.5-turbo-0613's val.json (no GPT-4 val).
+  val_folder = LLM_FOLDERS["gpt-3.5-turbo"] if source == "gpt-4" else folder
+  return {"train": [(folder, os.path.join(desc, folder, "train.json"))],
+          "validation": [(val_folder, os.path.join(desc, val_folder, "val.json"))]}
+
+
+def check_manual_dir(manual_dir: str, source: str) -> None:
+  """Raises FileNotFoundError listing every missing input and where it was looked for."""
+  missing = []
+  images = os.path.join(manual_dir, "images")
+  if not os.path.isdir(images):
+    missing.append(f"images directory {images}")
+  for split, files in split_files(manual_dir, source).items():
+    for _, path in files:
+      if not os.path.exists(path):
+        missing.append(f"{split} descriptions {path}")
+  if missing:
+    raise FileNotFoundError(
+        "MPII Pose Descriptions: missing input files:\n  - " + "\n  - ".join(missing) +
+        f"\n(manual_dir = {manual_dir})\n" + MANUAL_DOWNLOAD_INSTRUCTIONS)
+
+
+def people_arrays(record) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+  """-> keypoints [P,16,2] float32, visibility [P,16] int32, centers [P,2], scales [P]."""
+  people = record.get("people") or []
+  kpts = np.zeros((len(people), NUM_JOINTS, 2), np.float32)
+  vis = np.zeros((len(people), NUM_JOINTS), np.int32)
+  centers = np.zeros((len(people), 2), np.float32)
+  scales = np.zeros((len(people),), np.float32)
+  for i, p in enumerate(people):
+    k = np.asarray(p.get("kpts", []), np.float32).reshape(-1, 2)[:NUM_JOINTS]
+    kpts[i, :len(k)] = k
+    v = np.asarray(p.get("kpts_vis", []), np.float32).reshape(-1)[:NUM_JOINTS]
+    vis[i, :len(v)] = (v > 0).astype(np.int32)
+    vis[i] &= np.all(kpts[i] >= 0, axis=-1).astype(np.int32)  # [-1, -1] = not annotated
+    centers[i] = np.asarray(p.get("center", [0, 0]), np.float32)[:2]
+    scales[i] = float(p.get("scale", 0.0))
+  return kpts, vis, centers, scales
+
+
+def has_body_part(vis: np.ndarray) -> bool:
+  """True when some person has a body part with >= 2 visible joints."""
+  for _, joints in heatmaps_lib.BODY_PARTS:
+    if vis.shape[0] and np.any(vis[:, list(joints)].sum(axis=1) >= 2):
+      return True
+  return False
+
+
+def _description(record) -> str:
+  d = record.get("description")
+  if isinstance(d, (list, tuple)):
+    d = " ".join(str(x) for x in d if x)
+  return d.strip() if isinstance(d, str) else ""
+
+
+# ------------------------------------------------------------------------- the builder
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """MPII Pose Descriptions with precomputed heatmaps."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  BUILDER_CONFIGS = _configs()
+  DEFAULT_CONFIG_NAME = "gpt-4-224px"
+  MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+
+  def __init__(self, *, tokenizer: str | None = None, min_sigma: float | None = None,
+               **kwargs):
+    """tokenizer: hub id or local directory used to pre-tokenize (preparation only);
+    min_sigma: heatmap sigma floor in pixels. Both are recorded in ``info.metadata``."""
+    self.tokenizer = tokenizer or DEFAULT_TOKENIZER
+    self.min_sigma = DEFAULT_MIN_SIGMA if min_sigma is None else float(min_sigma)
+    super().__init__(**kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    s = self.builder_config.image_size
+    if s is None:
+      image = tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg")
+      heat = {"heatmap": tfds.features.Image(shape=(None, None, 1), encoding_format="png")}
+    else:
+      image = tfds.features.Image(shape=(s, s, 3), encoding_format="png")
+      heat = {"heatmap": tfds.features.Image(shape=(s, s, 1), encoding_format="png"),
+              "heatmap_fast": tfds.features.Image(shape=(s, s, 1), encoding_format="png")}
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "image": image,
+            **heat,
+            "image_name": tfds.features.Text(),
+            "original_size": tfds.features.Tensor(shape=(2,), dtype=np.int32),
+            "keypoints": tfds.features.Tensor(shape=(None, NUM_JOINTS, 2), dtype=np.float32),
+            "visibility": tfds.features.Tensor(shape=(None, NUM_JOINTS), dtype=np.int32),
+            "centers": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
+            "scales": tfds.features.Tensor(shape=(None,), dtype=np.float32),
+            "activity": tfds.features.Text(),
+            "activity_id": np.int32,
+            "descriptions": tfds.features.Sequence(tfds.features.Text()),
+            "description_sources": tfds.features.Sequence(tfds.features.Text()),
+            "text_ids": tfds.features.Tensor(shape=(None, MAX_TOKENS), dtype=np.int32),
+        }),
+        homepage="https://huggingface.co/datasets/saifkhichi96/mpii-human-pose-captions",
+        metadata=tfds.core.MetadataDict(),
+        citation="""@article{khan2024focusclip,
+  title={FocusCLIP: Multimodal Subject-Level Guidance for Zero-Shot Transfer in Human-Centric Tasks},
+  author={Khan, Muhammad Saif Ullah and Naeem, Muhammad Ferjad and Tombari, Federico and
+          Van Gool, Luc and Stricker, Didier and Afzal, Muhammad Zeshan},
+  journal={arXiv preprint arXiv:2403.06904}, year={2024}}""",
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    manual_dir = os.fspath(dl_manager.manual_dir)
+    cfg = self.builder_config
+    check_manual_dir(manual_dir, cfg.source)
+    self.info.metadata["skipped"] = {}
+    self.info.metadata["tokenizer"] = self.tokenizer
+    self.info.metadata["min_sigma"] = self.min_sigma
+    files = split_files(manual_dir, cfg.source)
+    return {split: self._generate_examples(manual_dir, split, paths)
+            for split, paths in files.items() if paths}
+
+  def _generate_examples(self, manual_dir: str, split: str, files):
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
+    cfg = self.builder_config
+    tok = tokenizer_lib.get_tokenizer(self.tokenizer, MAX_TOKENS)
+    skipped = {"missing_image": 0, "unreadable_image": 0, "no_description": 0,
+               "no_visible_body_part": 0}
+    self.info.metadata["skipped"][split] = skipped
+    merged = merge_records(files)
+    kept = 0
+    for name in sorted(merged):
+      record, descriptions, sources = merged[name]
+      if not descriptions:
+        skipped["no_description"] += 1
+        continue
+      kpts, vis, centers, scales = people_arrays(record)
+      if not has_body_part(vis):
+        skipped["no_visible_body_part"] += 1
+        continue
+      path = os.path.join(manual_dir, "images", name)
+      if not os.path.exists(path):
+        skipped["missing_image"] += 1
+        continue
+      try:
+        with open(path, "rb") as f:
+          raw = f.read()
+        img = Image.open(io.BytesIO(raw))
+        img.load()
+        img = img.convert("RGB")
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning("Skipping unreadable image %s: %s", path, e)
+        skipped["unreadable_image"] += 1
+        continue
+      w, h = img.size
+      example = self._images(img, raw, kpts, vis, (h, w))
+      ids, _ = tok(descriptions)
+      example.update(
+          image_name=name,
+          original_size=np.array([h, w], np.int32),
+          keypoints=kpts, visibility=vis, centers=centers, scales=scales,
+          activity=str(record.get("activity") or ""),
+          activity_id=int(record.get("activity_id") if record.get("activity_id") is not None
+                          else -1),
+          descriptions=descriptions,
+          description_sources=sources,
+          text_ids=ids,
+      )
+      kept += 1
+      yield name, example
+    total = sum(skipped.values())
+    logging.info("MPII Pose Descriptions %s: kept %d, skipped %d %s", split, kept, total, skipped)
+    print(f"[mpii_pose_descriptions/{cfg.name}] {split}: kept {kept}, skipped {total} {skipped}")
+
+  def _images(self, img, raw: bytes, kpts, vis, hw) -> dict[str, Any]:
+    """Image (+ heatmaps) features; resized with PIL bilinear as the reference's Resize."""
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    cfg = self.builder_config
+    h, w = hw
+    # Reference heatmap: evaluated at the original resolution with its integer arithmetic,
+    # written as uint8 (mask * 255, truncated) -- what its PNG files hold.
+    ref = heatmaps_lib.heatmap_numpy(kpts, vis, h, w, min_sigma=self.min_sigma, fidelity=True)
+    ref_u8 = (ref * 255).astype(np.uint8)
+    if cfg.image_size is None:
+      is_jpeg = raw[:3] == b"\xff\xd8\xff" and img.mode == "RGB"
+      return {"image": io.BytesIO(raw) if is_jpeg else np.asarray(img),
+              "heatmap": ref_u8[..., None]}
+    s = cfg.image_size
+    image = np.asarray(img.resize((s, s), Image.BILINEAR))
+    heat = np.asarray(Image.fromarray(ref_u8, mode="L").resize((s, s), Image.BILINEAR))
+    fast = heatmaps_lib.heatmap_for_image(kpts, vis, (h, w), (s, s), mode="fast",
+                                          min_sigma=self.min_sigma)
+    return {"image": image, "heatmap": heat[..., None],
+            "heatmap_fast": np.round(fast * 255).astype(np.uint8)[..., None]}
+
+
+def merge_records(files) -> dict[str, tuple[dict, list[str], list[str]]]:
+  """{image name: (record, descriptions, their sources)} over one or several LLM files."""
+  merged: dict[str, tuple[dict, list[str], list[str]]] = {}
+  for folder, path in files:
+    for record in load_records(path):
+      name = record.get("image")
+      if not name:
+        continue
+      entry = merged.setdefault(name, (record, [], []))
+      d = _description(record)
+      if d:
+        entry[1].append(d)
+        entry[2].append(folder)
+  return merged

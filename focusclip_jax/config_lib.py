@@ -151,6 +151,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.heatmap_min_sigma = 1.0  # pixels; fixes the reference's zero-width NaN stripe
   # Several descriptions per image (builder config 'all'): first | random (new each epoch).
   c.data.description_choice = "first"
+  # squash (reference: resize to S x S ignoring the aspect ratio) | center_crop (shorter side
+  # to S, then the central S x S; needs a full-resolution builder config).
+  c.data.resize = "squash"
+  # Training augmentation (the reference has none): identical random resized crop of image and
+  # heatmap; horizontal flip together with swapping 'left' <-> 'right' in the description.
+  c.data.augment = ml_collections.ConfigDict()
+  c.data.augment.random_resized_crop = False
+  c.data.augment.crop_area = (0.5, 1.0)  # fraction of the image area
+  c.data.augment.crop_aspect_ratio = (3 / 4, 4 / 3)
+  c.data.augment.hflip = False
   c.data.shuffle_buffer_size = 16384
   c.data.prefetch = 2
   c.data.synthetic_examples = 256  # dataset 'synthetic': random examples per train split
@@ -205,6 +215,14 @@ def _positive(v):
 
 def _non_negative(v):
   return None if isinstance(v, (int, float)) and v >= 0 else "must be >= 0"
+
+
+def _range_pair(lo, hi):
+  def check(v):
+    if len(v) != 2 or not lo < v[0] <= v[1] <= hi:
+      return f"must be (min, max) with {lo} < min <= max <= {hi}"
+    return None
+  return check
 
 
 def _vit_variant(v):
@@ -300,6 +318,9 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "data.synthetic_examples": _positive,
     "data.heatmap_min_sigma": _non_negative,
     "data.description_choice": _choice("first", "random"),
+    "data.resize": _choice("squash", "center_crop"),
+    "data.augment.crop_area": _range_pair(0.0, 1.0),
+    "data.augment.crop_aspect_ratio": _range_pair(0.0, float("inf")),
     "eval.batch_size": _positive,
     "sharding.mesh": _mesh,
 }

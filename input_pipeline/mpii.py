@@ -3,7 +3,9 @@ records into model examples (see input_pipeline/pipeline.py for the example stru
 
 Decoding per config:
   image     the stored image; resized (bilinear, antialiased) only when the prepared
-            resolution differs from ``config.model.image.image_size``.
+            resolution differs from ``config.model.image.image_size``: squashed to S x S
+            (the reference) or, with ``config.data.resize='center_crop'``, shorter side to S
+            and the central square (full-resolution configs only).
   heatmap   ``config.data.heatmap_mode``: 'fidelity' = the reference's heatmap (integer
             arithmetic at the original resolution, uint8, resized with the image);
             'fast' = evaluated directly at model resolution with float keypoints (stored in
@@ -12,6 +14,11 @@ Decoding per config:
             tokenizer would truncate ([CLS] ... [SEP]); with several descriptions per image
             (config 'all'), ``config.data.description_choice`` picks one: 'first', or
             'random' = a fresh choice every epoch, a function of (seed, epoch, image).
+
+Training-only augmentation (``config.data.augment``, off by default as in the reference):
+the same random resized crop of image and heatmap, and a horizontal flip that also swaps
+the words 'left' and 'right' in the description (their token ids), so the text stays true.
+Random choices are functions of (seed, epoch, image), so a resumed run repeats them.
 """
 
 from __future__ import annotations
@@ -102,31 +109,52 @@ def source(config) -> pipeline.Source:
     return builder.as_dataset(split=sub, shuffle_files=False, decoders=decoders,
                               read_config=tfds.ReadConfig(try_autocache=False))
 
-  def resize(x):
+  resize_mode = config.data.resize
+  if resize_mode == "center_crop" and prepared is not None:
+    raise ValueError(
+        f"config.data.resize='center_crop' needs the original images, but builder config "
+        f"{config.data.builder_config!r} stores them squashed to {prepared} px; use the "
+        "full-resolution config (e.g. 'gpt-4') or resize='squash'.")
+
+  def fit(x):
+    """Image-like [h, w, c] float -> [s, s, c] by the configured resize."""
     if prepared == s:
       return x
-    return tf.image.resize(x, (s, s), method="bilinear", antialias=True)
+    if resize_mode == "squash":
+      return tf.image.resize(x, (s, s), method="bilinear", antialias=True)
+    h, w = _center_crop_geometry(tf.shape(x)[0], tf.shape(x)[1], s)[:2]
+    x = tf.image.resize(x, (h, w), method="bilinear", antialias=True)
+    oy, ox = (h - s) // 2, (w - s) // 2
+    return x[oy:oy + s, ox:ox + s]
+
+  def fast_heatmap_on_the_fly(r):
+    h0, w0 = r["original_size"][0], r["original_size"][1]
+    if resize_mode == "squash":
+      hw = tf.cast(r["original_size"], tf.float32)
+      return heatmaps_lib.heatmap_for_image_tf(
+          r["keypoints"], r["visibility"], (hw[0], hw[1]), (s, s), mode="fast",
+          min_sigma=config.data.heatmap_min_sigma)
+    h, w, oy, ox = _center_crop_geometry(h0, w0, s)
+    scale = tf.cast(tf.stack([w / w0, h / h0]), tf.float32)
+    offset = tf.cast(tf.stack([ox, oy]), tf.float32)
+    kpts = (r["keypoints"] + 0.5) * scale - 0.5 - offset
+    return heatmaps_lib.heatmap_tf(kpts, r["visibility"], s, s,
+                                   min_sigma=config.data.heatmap_min_sigma)
 
   def decode(r):
     image = tf.io.decode_image(r["image"], channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
-    image = resize(tf.cast(image, tf.float32) / 255.0)
+    image = fit(tf.cast(image, tf.float32) / 255.0)
     if on_the_fly:
-      hw = tf.cast(r["original_size"], tf.float32)
-      heat = heatmaps_lib.heatmap_for_image_tf(
-          r["keypoints"], r["visibility"], (hw[0], hw[1]), (s, s), mode="fast",
-          min_sigma=config.data.heatmap_min_sigma)[..., None]
+      heat = fast_heatmap_on_the_fly(r)[..., None]
     else:
       heat = tf.io.decode_png(r[heat_key], channels=1)
-      heat = resize(tf.cast(heat, tf.float32) / 255.0)
+      heat = fit(tf.cast(heat, tf.float32) / 255.0)
     ids_all = r["text_ids"]
     n = tf.shape(ids_all)[0]
     if choice == "random":
-      key = tf.strings.to_hash_bucket_fast(r["image_name"], 2**31 - 1)
-      epoch = tf.cast(r.get("_epoch", tf.constant(0, tf.int64)), tf.int64)
-      idx = tf.random.stateless_uniform(
-          [], seed=tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, key]),
-          maxval=n, dtype=tf.int32)
+      idx = tf.random.stateless_uniform([], seed=_example_seed(seed, r), maxval=n,
+                                        dtype=tf.int32)
     else:
       idx = 0
     ids, mask = truncate_ids(ids_all[idx], max_length)
@@ -138,5 +166,53 @@ def source(config) -> pipeline.Source:
         "id": tf.strings.to_hash_bucket_fast(r["image_name"], 2**62),
     }
 
+  aug = config.data.augment
+  left_right = None
+  if aug.hflip:
+    from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
+    hf = tokenizer_lib.tokenizer_from_config(config).hf
+    left_right = hf.convert_tokens_to_ids(["left", "right"])
+
+  def decode_train(r):
+    ex = decode(r)
+    key = _example_seed(seed, r)
+    if aug.random_resized_crop:
+      begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+          [s, s, 3], tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=key,
+          min_object_covered=0.0, aspect_ratio_range=tuple(aug.crop_aspect_ratio),
+          area_range=tuple(aug.crop_area), max_attempts=10, use_image_if_no_bounding_boxes=True)
+      for k in ("image", "heatmap"):
+        c = ex[k].shape[-1]
+        crop = tf.slice(ex[k], tf.concat([begin[:2], [0]], 0), tf.concat([size[:2], [c]], 0))
+        ex[k] = tf.ensure_shape(
+            tf.image.resize(crop, (s, s), method="bilinear", antialias=True), [s, s, c])
+    if aug.hflip:
+      flip = tf.random.stateless_uniform([], seed=key + tf.constant([0, 1], tf.int64)) < 0.5
+      for k in ("image", "heatmap"):
+        ex[k] = tf.where(flip, tf.reverse(ex[k], axis=[1]), ex[k])
+      left, right = left_right
+      ids = ex["text_ids"]
+      swapped = tf.where(ids == left, right, tf.where(ids == right, left, ids))
+      ex["text_ids"] = tf.where(flip, swapped, ids)
+    return ex
+
+  augmenting = aug.random_resized_crop or aug.hflip or choice == "random"
   return pipeline.Source(name=f"{NAME}/{config.data.builder_config}",
-                         num_examples=num_examples, records=records, decode=decode)
+                         num_examples=num_examples, records=records, decode=decode,
+                         decode_train=decode_train if augmenting else None)
+
+
+def _example_seed(seed: int, r):
+  """Stateless seed from (config seed, epoch, image): the same after a resume."""
+  key = tf.strings.to_hash_bucket_fast(r["image_name"], 2**31 - 1)
+  epoch = tf.cast(r.get("_epoch", tf.constant(0, tf.int64)), tf.int64)
+  return tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, key])
+
+
+def _center_crop_geometry(h0, w0, s: int):
+  """Resize so the shorter side is s, then crop the centre: -> (h, w, offset_y, offset_x)."""
+  h0f, w0f = tf.cast(h0, tf.float32), tf.cast(w0, tf.float32)
+  scale = s / tf.minimum(h0f, w0f)
+  h = tf.maximum(tf.cast(tf.round(h0f * scale), tf.int32), s)
+  w = tf.maximum(tf.cast(tf.round(w0f * scale), tf.int32), s)
+  return h, w, (h - s) // 2, (w - s) // 2

@@ -38,12 +38,16 @@ class Source:
   records(split, process_index, process_count) -> tf.data.Dataset of raw records of this
       process's slice (disjoint across processes), always in the same order.
   decode(record) -> example dict (tf ops; runs inside ``tf.data.Dataset.map``).
+  decode_train(record) -> the same for training (augmentation); defaults to ``decode``.
+      Training records carry '_epoch' so that random choices can be a function of
+      (seed, epoch, example) -- and hence be repeated exactly after a resume.
   """
 
   name: str
   num_examples: Callable[[str], int]
   records: Callable[[str, int, int], tf.data.Dataset]
   decode: Callable[[dict], dict]
+  decode_train: Callable[[dict], dict] | None = None
 
 
 @dataclasses.dataclass
@@ -111,7 +115,8 @@ def train_iterator(source: Source, split: str, *, local_batch: int, seed: int, s
 
   ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch)
   ds = ds.skip(skip_steps * local_batch)  # before decoding: resuming costs record reads only
-  ds = ds.map(source.decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.map(source.decode_train or source.decode, num_parallel_calls=tf.data.AUTOTUNE,
+              deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
   ds = ds.prefetch(prefetch)
   options = tf.data.Options()

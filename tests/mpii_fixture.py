@@ -56,7 +56,9 @@ def make_manual_dir(root, num_good_train=5, num_val=3, seed=0, size=(W, H)):
     name = f"{i:09d}.jpg"
     image(name)
     people = [scaled(_person(rng)) for _ in range(1 + i % 2)]
-    train.append(_record(name, people, f"There is a person running, number {i}."))
+    text = (f"Person {i} raises the left arm above the right knee." if i == 2 else
+            f"There is a person running, number {i}.")
+    train.append(_record(name, people, text))
     train35.append(_record(name, people, f"A GPT-3.5 description {i}."))
   # Degenerate: the only visible joints of every part share x -> zero-width blobs (kept).
   name = "000000100.jpg"

@@ -185,3 +185,66 @@ def test_train_loop_on_prepared_data(prepared, minilm_dir, tmp_path):
   assert int(state.step) == 2
   assert sorted(read_scalars(tmp_path, "train/loss")) == [1, 2]
   assert 2 in read_scalars(tmp_path, "val/loss")
+
+
+def _first_batch(config, start=0):
+  return next(pipeline.create_datasets(config).train_iter(start))
+
+
+def test_center_crop_resize(prepared, minilm_dir):
+  with pytest.raises(ValueError, match="full-resolution config"):
+    pipeline.create_datasets(_config(prepared, minilm_dir, **{"data.resize": "center_crop"}))
+  base = {"data.builder_config": "gpt-4", "data.resize": "center_crop", "train.batch_size": 8,
+          "model.image.image_size": 32, "model.image.variant": "tiny/8"}
+  fid = _first_batch(_config(prepared, minilm_dir, **base))
+  fast = _first_batch(_config(prepared, minilm_dir, **base, **{"data.heatmap_mode": "fast"}))
+  assert fid["image"].shape == (8, 32, 32, 3)
+  np.testing.assert_array_equal(fid["image"], fast["image"])
+  # The on-the-fly fast heatmap (keypoints mapped through the crop) lands where the stored
+  # reference heatmap (resized and cropped like the image) is.
+  assert np.abs(fid["heatmap"] - fast["heatmap"]).mean() < 0.05
+  # 96 x 64 -> 48 x 32 -> central 32 x 32: the crop keeps the middle columns of the squash.
+  squash = _first_batch(_config(prepared, minilm_dir, **{**base, "data.resize": "squash"}))
+  assert not np.allclose(squash["image"], fid["image"])
+
+
+def test_hflip_flips_image_heatmap_and_left_right_words(prepared, minilm_dir):
+  base = {"train.batch_size": 8}
+  plain = _first_batch(_config(prepared, minilm_dir, **base))
+  flip = _first_batch(_config(prepared, minilm_dir, **base, **{"data.augment.hflip": True}))
+  np.testing.assert_array_equal(plain["id"], flip["id"])  # same order: only the content changes
+  flipped = [np.allclose(f, p[:, ::-1]) and not np.allclose(f, p)
+             for f, p in zip(flip["image"], plain["image"])]
+  kept = [np.array_equal(f, p) for f, p in zip(flip["image"], plain["image"])]
+  assert all(a or b for a, b in zip(flipped, kept)) and any(flipped) and any(kept)
+  from input_pipeline.tokenizer import get_tokenizer  # pylint: disable=g-import-not-at-top
+  tok = get_tokenizer(minilm_dir, 16)
+  for i, was_flipped in enumerate(flipped):
+    if was_flipped:
+      np.testing.assert_allclose(flip["heatmap"][i], plain["heatmap"][i][:, ::-1])
+    text = tok.decode(flip["text_ids"][i])
+    if "raises" in text:
+      want = "right arm above the left" if was_flipped else "left arm above the right"
+      assert want in text, text
+  again = _first_batch(_config(prepared, minilm_dir, **base, **{"data.augment.hflip": True}))
+  np.testing.assert_array_equal(again["image"], flip["image"])  # a function of (seed, epoch)
+
+
+def test_random_resized_crop_is_joint_and_resumable(prepared, minilm_dir):
+  cfg = _config(prepared, minilm_dir, **{"train.batch_size": 8,
+                                         "data.augment.random_resized_crop": True,
+                                         "data.augment.crop_area": (0.3, 0.5)})
+  plain = _first_batch(_config(prepared, minilm_dir, **{"train.batch_size": 8}))
+  ds = pipeline.create_datasets(cfg)
+  it = ds.train_iter(0)
+  batches = [next(it) for _ in range(3)]
+  assert batches[0]["image"].shape == (8, 224, 224, 3)
+  assert not np.allclose(batches[0]["image"], plain["image"])
+  # Resuming at step 2 reproduces the crops of step 2.
+  np.testing.assert_array_equal(next(ds.train_iter(2))["image"], batches[2]["image"])
+  # Image and heatmap are cut with the same box: a full-area crop is the identity for both.
+  full = _first_batch(_config(prepared, minilm_dir, **{
+      "train.batch_size": 8, "data.augment.random_resized_crop": True,
+      "data.augment.crop_area": (1.0, 1.0), "data.augment.crop_aspect_ratio": (1.0, 1.0)}))
+  np.testing.assert_allclose(full["heatmap"], plain["heatmap"], atol=1e-6)
+  np.testing.assert_allclose(full["image"], plain["image"], atol=1e-6)

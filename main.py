@@ -9,7 +9,6 @@ and Colab call too.
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -43,14 +42,17 @@ def main(argv):
     raise app.UsageError(f"--mode={_MODE.value} needs --workdir")
   distributed.maybe_initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                                mode=_DISTRIBUTED.value)
-  from focusclip_jax import train  # pylint: disable=g-import-not-at-top
   if _MODE.value == "train":
+    from focusclip_jax import train  # pylint: disable=g-import-not-at-top
     train.train_and_evaluate(config, _WORKDIR.value)
   else:
-    results = train.evaluate(config, _WORKDIR.value)
-    for k, v in sorted(results.items()):
-      logging.info("%s = %.4f", k, v)
-      print(f"{k} = {v:.4f}")
+    from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
+    summary = evaluation.evaluate_checkpoint(config, _WORKDIR.value)
+    for name, m in summary.get("zeroshot", {}).items():
+      print(f"{name:>16s}: acc@k {m['score']:6.2f}%  (chance {m['chance']:.2f}%)")
+    for k, v in summary.get("retrieval", {}).items():
+      print(f"{'retrieval':>16s}: {k} = {v:.2f}")
+    print(f"Results in {summary['output_dir']}")
 
 
 if __name__ == "__main__":

@@ -187,6 +187,12 @@ def _resolve(path: epath.Path) -> tuple[str, epath.Path, epath.Path]:
       "config.json).")
 
 
+def resolve_checkpoint_dir(path: str) -> str:
+  """The directory ``load_for_inference(path)`` reads: a step dir or an export dir."""
+  kind, params_path, _ = _resolve(epath.Path(path))
+  return str(params_path.parent)
+
+
 def load_for_inference(path: str):
   """-> (model, params, config) from a workdir, a checkpoint step dir, or an export.
 

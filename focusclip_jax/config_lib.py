@@ -168,7 +168,8 @@ def base_config() -> ml_collections.ConfigDict:
   # ---------------------------------------------------------------- zero-shot evaluation
   c.eval = ml_collections.ConfigDict()
   # Evaluators run every train.eval_every_steps (and at the end): val_loss = the training
-  # objective on the validation split.
+  # objective on the validation split; zeroshot = config.eval.tasks; retrieval = MPII
+  # validation image<->text recall@k.
   c.eval.evaluators = ("val_loss",)
   c.eval.tasks = (
       "kinetics400", "stanford40", "emotic_age", "lagenda_body", "lagenda_face",
@@ -177,6 +178,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 64
   c.eval.paper_protocol = False  # True: reproduce the reference's Stanford40 label bug
   c.eval.fixed_grammar = False  # True: "an adult person" instead of "a adult person"
+  # CuPL-style class prompts ({class: [sentences]} or {dataset: {class: [...]}}) replacing
+  # the templates, e.g. LLM-written class descriptions ('' = the paper's templates).
+  c.eval.prompts_file = ""
+  c.eval.checkpoint = ""  # --mode=eval: a step dir or export ('' = latest in --workdir)
+  c.eval.retrieval = True  # --mode=eval: also MPII validation image<->text retrieval
+  c.eval.max_examples = 0  # per dataset; 0 = all (a smaller number for quick looks)
+  c.eval.num_plot_examples = 16  # images in each examples_<dataset>.png
 
   # ---------------------------------------------------------------- devices
   c.sharding = ml_collections.ConfigDict()
@@ -322,6 +330,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "data.augment.crop_area": _range_pair(0.0, 1.0),
     "data.augment.crop_aspect_ratio": _range_pair(0.0, float("inf")),
     "eval.batch_size": _positive,
+    "eval.max_examples": _non_negative,
+    "eval.num_plot_examples": _non_negative,
     "sharding.mesh": _mesh,
 }
 

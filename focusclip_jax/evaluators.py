@@ -34,13 +34,14 @@ def register(kind: str):
   return deco
 
 
-def build(config, *, model, mesh, datasets) -> list[Evaluator]:
+def build(config, *, model, mesh, datasets, workdir: str | None = None) -> list[Evaluator]:
   out = []
   for kind in config.eval.evaluators:
     if kind not in _REGISTRY:
       raise ValueError(f"config.eval.evaluators: unknown evaluator {kind!r}; known: "
                        f"{sorted(_REGISTRY)}")
-    out.append(_REGISTRY[kind](config, model=model, mesh=mesh, datasets=datasets))
+    out.append(_REGISTRY[kind](config, model=model, mesh=mesh, datasets=datasets,
+                               workdir=workdir))
   return out
 
 
@@ -53,7 +54,8 @@ class ValLoss:
 
   name = "val"
 
-  def __init__(self, config, *, model, mesh, datasets):
+  def __init__(self, config, *, model, mesh, datasets, workdir: str | None = None):
+    del workdir
     self.config = config
     self.model = model
     self.mesh = mesh
@@ -84,3 +86,55 @@ class ValLoss:
 
 
 register("val_loss")(ValLoss)
+
+
+class ZeroShot:
+  """Zero-shot classification on ``config.eval.tasks`` (results also written under
+  ``workdir/eval/step_<N>/`` by process 0)."""
+
+  name = "zeroshot"
+
+  def __init__(self, config, *, model, mesh, datasets, workdir: str | None = None):
+    from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
+    del datasets
+    self.tasks = evaluation.check_tasks(config)  # fail at start-up, not hours later
+    self.config, self.model, self.mesh, self.workdir = config, model, mesh, workdir
+
+  def __call__(self, params, step: int) -> dict[str, float]:
+    from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
+    from focusclip_jax import results  # pylint: disable=g-import-not-at-top
+    from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
+    from focusclip_jax.train_state import split_params  # pylint: disable=g-import-not-at-top
+    model_params, _ = split_params(params)
+    encoder = zeroshot.Encoder(self.model, model_params, self.config, mesh=self.mesh)
+    out_dir = None if self.workdir is None else f"{self.workdir}/eval/step_{step}"
+    per = evaluation.run_zeroshot(encoder, self.config, output_dir=out_dir,
+                                  checkpoint=f"step {step}")
+    scores = {k: v["score"] for k, v in per.items()}
+    out = {f"zeroshot/{k}": v for k, v in scores.items()}
+    for scheme, avgs in results.all_averages(scores).items():
+      if not np.isnan(avgs["overall"]):
+        out[f"zeroshot/{scheme}_average"] = avgs["overall"]
+    return out
+
+
+class Retrieval:
+  """MPII validation image<->text recall@1/5/10."""
+
+  name = "retrieval"
+
+  def __init__(self, config, *, model, mesh, datasets, workdir: str | None = None):
+    del workdir
+    self.config, self.model, self.mesh, self.datasets = config, model, mesh, datasets
+
+  def __call__(self, params, step: int) -> dict[str, float]:
+    from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
+    from focusclip_jax.train_state import split_params  # pylint: disable=g-import-not-at-top
+    del step
+    encoder = zeroshot.Encoder(self.model, split_params(params)[0], self.config, mesh=self.mesh)
+    res = zeroshot.retrieval(encoder, self.datasets.eval_iter())
+    return {f"retrieval/{k}": v for k, v in res.items() if "R@" in k}
+
+
+register("zeroshot")(ZeroShot)
+register("retrieval")(Retrieval)

@@ -180,7 +180,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
     hooks.append(periodic_actions.Profile(
         logdir=workdir, num_profile_steps=config.train.profile_steps,
         first_profile=min(start_step + 10, total_steps - 1)))
-  evaluators = evaluators_lib.build(config, model=model, mesh=mesh, datasets=datasets)
+  evaluators = evaluators_lib.build(config, model=model, mesh=mesh, datasets=datasets,
+                                    workdir=workdir)
   preemption = PreemptionWatcher(checkpointer)
   batch_sharding = sharding_lib.batch_sharding(mesh, config)
   if train_iter is None:
@@ -256,33 +257,3 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
     writer.flush()
     checkpointer.close()
   return state
-
-
-def evaluate(config: ml_collections.ConfigDict, workdir: str, *, datasets=None,
-             step: int | None = None) -> dict[str, float]:
-  """Runs the configured evaluators on a checkpoint of ``workdir`` (default: the latest)."""
-  from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
-  config_lib.validate(config)
-  hide_gpus_from_tensorflow()
-  mesh = sharding_lib.create_mesh(config)
-  model = models.build_model(config)
-  if datasets is None:
-    datasets = pipeline.create_datasets(config)
-  tx, _ = optimizer.build(config, train_state.abstract_params(model, config),
-                          num_train_steps(config, datasets))
-  checkpointer = checkpointing.Checkpointer(workdir, config)
-  try:
-    step = checkpointer.latest_step() if step is None else step
-    if step is None:
-      raise FileNotFoundError(f"No checkpoint to evaluate in {workdir}/checkpoints; train first "
-                              "or pass --workdir of a training run")
-    state = checkpointer.restore(train_state.abstract_state(model, config, tx, mesh), step)
-  finally:
-    checkpointer.close()
-  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
-  results = {}
-  for ev in evaluators_lib.build(config, model=model, mesh=mesh, datasets=datasets):
-    results.update(ev(state.params, step))
-  writer.write_scalars(step, results)
-  writer.flush()
-  return results

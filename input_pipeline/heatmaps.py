@@ -55,6 +55,9 @@ Measured (``python benchmarks/heatmaps.py``: 1280x720 MPII-like random poses, 1-
   ~5.7 ms. With min_sigma = 0, ``heatmap_numpy(fidelity=True)`` equals the reference to 3e-7
   wherever the reference is finite.
 
+``heatmap_from_groups`` is the fast mode for any keypoint layout and grouping (used for CUB's
+15 bird parts, ``input_pipeline/eval_datasets/cub.py``).
+
 Coordinates are taken as given: the MPII json of mmpose/HRNet stores MATLAB 1-based pixels and
 the reference does not subtract 1, so neither does this module.
 """
@@ -111,11 +114,15 @@ def _check(min_sigma: float, mode: str | None = None):
 # ------------------------------------------------------------------------------------- numpy
 
 
-def _boxes_numpy(kpts, vis, fidelity: bool):
-  """-> centres [N, 2], half extents [N, 2] (float64), weights [N] (1 = part drawn), N = 10 P."""
-  kpts = np.asarray(kpts, np.float64).reshape(-1, len(MPII_JOINTS), 2)
-  visible = np.asarray(vis).reshape(-1, len(MPII_JOINTS)) > 0
-  sel = (visible[:, None, :] & _PART_MASK[None])[..., None]           # [P, 10, 16, 1]
+def _boxes_numpy(kpts, vis, fidelity: bool, part_mask: np.ndarray = _PART_MASK):
+  """-> centres [N, 2], half extents [N, 2] (float64), weights [N] (1 = part drawn), N = G P.
+
+  part_mask: bool [G, J] group membership (default: MPII's [10, 16] ``BODY_PARTS``).
+  """
+  num_joints = part_mask.shape[1]
+  kpts = np.asarray(kpts, np.float64).reshape(-1, num_joints, 2)
+  visible = np.asarray(vis).reshape(-1, num_joints) > 0
+  sel = (visible[:, None, :] & part_mask[None])[..., None]            # [P, G, J, 1]
   valid = sel[..., 0].sum(-1) >= 2                                    # [P, 10]
   pts = np.where(visible[..., None], kpts, 0.0)[:, None]              # [P, 1, 16, 2]
   if fidelity:
@@ -173,6 +180,45 @@ def heatmap_numpy(kpts, vis, height: int, width: int, *, min_sigma: float = 1.0,
   """
   _check(min_sigma)
   centre, half, w = _boxes_numpy(kpts, vis, fidelity)
+  sigma = np.maximum(half, min_sigma)
+  g = _profiles_numpy(max(height, width), centre, sigma)              # [N, 2, max(H, W)]
+  gx, gy = g[:, 0, :width], g[:, 1, :height] * w[:, None]
+  heat = gy.T @ gx                                                    # [H, W]
+  return np.clip(heat, 0.0, 1.0, out=heat)
+
+
+def heatmap_from_groups(points, vis, groups: Sequence[Sequence[int]], height: int, width: int,
+                        *, min_sigma: float = 1.0) -> np.ndarray:
+  """``heatmap_numpy`` (fast mode) for any keypoint layout and grouping (e.g. CUB bird parts).
+
+  For every instance and every group with >= 2 visible points: a peak-1 axis-aligned Gaussian
+  at the centre (min + max) / 2 of the visible points' box, sigma = max(half extent,
+  min_sigma) per axis; summed over groups and instances, clipped to [0, 1]. A group with < 2
+  visible points contributes nothing (callers wanting a blob for a lone point can pass a
+  2-point group p -/+ s, whose box gives centre p and sigma s). With the MPII ``BODY_PARTS``
+  groups this is ``heatmap_numpy(..., fidelity=False)`` exactly (the same code path).
+
+  Args:
+    points: float [P, J, 2] (x, y) on the grid being evaluated (P may be 0).
+    vis: [P, J] visibility (> 0 = visible).
+    groups: G sequences of point indices in [0, J) (a group may repeat indices of others).
+    height: grid height.
+    width: grid width.
+    min_sigma: floor of each sigma, in grid pixels.
+
+  Returns:
+    float32 [height, width] in [0, 1].
+  """
+  _check(min_sigma)
+  points = np.asarray(points, np.float64)
+  num_joints = points.shape[-2] if points.ndim >= 2 else 0
+  mask = np.zeros((len(groups), num_joints), bool)
+  for i, joints in enumerate(groups):
+    joints = list(joints)
+    if joints and (min(joints) < 0 or max(joints) >= num_joints):
+      raise ValueError(f"group {i} {tuple(joints)} indexes outside [0, {num_joints})")
+    mask[i, joints] = True
+  centre, half, w = _boxes_numpy(points, vis, False, mask)
   sigma = np.maximum(half, min_sigma)
   g = _profiles_numpy(max(height, width), centre, sigma)              # [N, 2, max(H, W)]
   gx, gy = g[:, 0, :width], g[:, 1, :height] * w[:, None]

@@ -137,7 +137,8 @@ def base_config() -> ml_collections.ConfigDict:
 
   # ---------------------------------------------------------------- data
   c.data = ml_collections.ConfigDict()
-  c.data.dataset = "mpii_pose_descriptions"  # mpii_pose_descriptions | synthetic
+  c.data.dataset = "mpii_pose_descriptions"  # mpii_pose_descriptions | synthetic | cub
+  c.data.root = ""  # dataset 'cub': the CUB_200_2011 folder (birds with bird heatmaps)
   # TFDS config of mpii_pose_descriptions: GPT-4 train descriptions, GPT-3.5-0613 validation,
   # images and heatmaps prepared at 224 px exactly as the reference resizes them.
   c.data.builder_config = "gpt-4-224px"
@@ -321,7 +322,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "train.keep_checkpoints": _positive,
     "train.max_nonfinite_steps": _positive,
     "train.dropout_rng": _choice("threefry2x32", "rbg", "unsafe_rbg"),
-    "data.dataset": _choice("mpii_pose_descriptions", "synthetic"),
+    "data.dataset": _choice("mpii_pose_descriptions", "synthetic", "cub"),
     "data.heatmap_mode": _choice("fast", "fidelity"),
     "data.synthetic_examples": _positive,
     "data.heatmap_min_sigma": _non_negative,

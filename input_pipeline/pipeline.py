@@ -186,5 +186,8 @@ def get_source(config) -> Source:
   if name == "mpii_pose_descriptions":
     from input_pipeline import mpii  # pylint: disable=g-import-not-at-top
     return mpii.source(config)
-  raise ValueError(f"config.data.dataset {name!r} unknown; use 'mpii_pose_descriptions' or "
-                   "'synthetic'")
+  if name == "cub":
+    from input_pipeline import cub_source  # pylint: disable=g-import-not-at-top
+    return cub_source.source(config)
+  raise ValueError(f"config.data.dataset {name!r} unknown; use 'mpii_pose_descriptions', "
+                   "'synthetic' or 'cub'")

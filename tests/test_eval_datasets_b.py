@@ -456,3 +456,32 @@ def test_load_by_name_with_default_folders(tmp_path):
     assert (ds.name, ds.task, ds.k, ds.num_classes) == (name, task, k, num_classes)
     assert ds.examples
   assert eval_datasets.load("fer2013", data_root, split="val").labels().tolist() == [6]
+
+
+def test_cub_as_a_training_source_with_bird_heatmaps(tmp_path, minilm_dir):
+  from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+  from tests.helpers import tiny  # pylint: disable=g-import-not-at-top
+  root = make_cub(str(tmp_path / "CUB_200_2011"))
+  # Reed et al. captions for one training image.
+  os.makedirs(os.path.join(root, "text_c10", "003.Acadian_Flycatcher"), exist_ok=True)
+  cap_img = next(p for i, p, _, t, _ in CUB_IMAGES if t == 1 and p.startswith("003"))
+  with open(os.path.join(root, "text_c10", os.path.splitext(cap_img)[0] + ".txt"), "w") as f:
+    f.write("this bird has a yellow belly\nthis bird is small and olive\n")
+  config = tiny(**{"data.dataset": "cub", "data.root": root, "train.batch_size": 2,
+                   "model.text.tokenizer": minilm_dir})
+  ds = pipeline.create_datasets(config, process_index=0, process_count=1)
+  assert ds.num_train_examples == 2
+  batches = [next(ds.train_iter(e)) for e in range(3)]  # one batch per epoch
+  b = batches[0]
+  assert b["image"].shape == (2, 32, 32, 3) and b["heatmap"].shape == (2, 32, 32, 1)
+  assert 0 <= b["heatmap"].min() and b["heatmap"].max() <= 1
+  from input_pipeline.tokenizer import get_tokenizer  # pylint: disable=g-import-not-at-top
+  tok = get_tokenizer(minilm_dir, 16)
+  texts = {tok.decode(ids) for b in batches for ids in b["text_ids"]}
+  assert any("a type of bird" in t for t in texts)  # class prompt for the uncaptioned image
+  assert any("this bird" in t for t in texts)  # a caption for the captioned one
+  # Image 2 (validation; back, left wing and tail visible) has a bird heatmap, others none.
+  val = list(ds.eval_iter())
+  with_heat = {int(i) for b in val for i, h, m in zip(b["id"], b["heatmap"], b["_mask"])
+               if m and h.max() > 0.5}
+  assert with_heat == {2}

@@ -84,6 +84,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.focus = ml_collections.ConfigDict()
   c.model.focus.enabled = True  # False = the CLIP baseline (no alpha, no highlighted view)
   c.model.focus.shared_encoder = True  # reference: the highlighted view reuses ViT + projection
+  c.model.focus.fused_pass = True  # shared encoder: raw + highlighted as one 2B batch (fast)
   c.model.focus.alpha_init = 0.5
   c.model.focus.alpha_param = "unconstrained"  # unconstrained (reference) | sigmoid | clipped
 

@@ -59,6 +59,7 @@ def build_model(config: ml_collections.ConfigDict) -> FocusCLIP:
       embed_dim=m.embed_dim,
       focus=m.focus.enabled,
       shared_encoder=m.focus.shared_encoder,
+      fused_pass=m.focus.fused_pass,
       alpha_param=m.focus.alpha_param,
       alpha_init=m.focus.alpha_init,
       input_norm=m.image.input_norm,

@@ -45,6 +45,7 @@ class FocusCLIP(nn.Module):
   focus: bool = True
   shared_encoder: bool = True
   focus_tower: ViT | None = None  # used only when shared_encoder is False
+  fused_pass: bool = True  # shared encoder: raw + highlighted images as one 2B batch
   alpha_param: str = "unconstrained"
   alpha_init: float = 0.5
   input_norm: str = "none"
@@ -134,7 +135,7 @@ class FocusCLIP(nn.Module):
       return out
     if heatmaps is None:
       raise ValueError("FocusCLIP with focus=True needs heatmaps for the training forward")
-    if self.shared_encoder:
+    if self.shared_encoder and self.fused_pass:
       # One 2B pass through the shared tower: [raw; highlighted].
       both = jnp.concatenate(
           [images.astype(jnp.float32), self.highlight(images, heatmaps)], axis=0)

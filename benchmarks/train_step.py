@@ -1,0 +1,231 @@
+r"""Train-step benchmark: compile time, step time, examples/s, FLOPs and model FLOP utilisation.
+
+  python benchmarks/train_step.py                                  # paper recipe, batch 4
+  python benchmarks/train_step.py --config=configs/vitb16.py --batch=8 --steps=5
+  python benchmarks/train_step.py --set model.dtype=\"bfloat16\" --set model.scan_layers=True
+  python benchmarks/train_step.py --fast                           # the fast settings
+  python benchmarks/train_step.py --json=/tmp/step.json
+
+Compiles the real, jitted, sharded train step (paper recipe by default: 2 x ViT-B/16 through
+the shared tower as one 2B batch, BERT-base at 512 tokens, three NT-Xent terms, SGD) on the
+available devices with synthetic inputs (no input pipeline in the timing), then reports:
+
+  compile time; median step time; examples/s; the step's FLOPs from XLA's cost analysis of the
+  compiled program; achieved FLOP/s; model FLOP utilisation (MFU) = achieved / peak; and the
+  compiled memory analysis (per device).
+
+Peak: a table of bf16 / fp32 dense peaks for TPU v4 / v5e / v5p / v6e and A100 / H100 / H200
+(by the device kind JAX reports), on CPU the throughput of a large matmul measured by this
+script under XLA on the same machine, or ``--peak`` (FLOP/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Dense peak FLOP/s per chip: (bf16, fp32). fp32 on TPUs runs through the MXU at bf16 passes;
+# listed as the vendors' numbers where published, else the bf16 number.
+PEAKS = {
+    "TPU v4": (275e12, 275e12),
+    "TPU v5 lite": (197e12, 197e12),  # v5e
+    "TPU v5e": (197e12, 197e12),
+    "TPU v5p": (459e12, 459e12),
+    "TPU v5": (459e12, 459e12),
+    "TPU v6 lite": (918e12, 918e12),  # v6e (Trillium)
+    "TPU v6e": (918e12, 918e12),
+    "NVIDIA A100": (312e12, 19.5e12),  # fp32 without TF32
+    "NVIDIA H100": (989e12, 67e12),  # SXM dense
+    "NVIDIA H200": (989e12, 67e12),
+}
+
+FAST_SETTINGS = {
+    # Measured choices (BENCHMARKS.md): a shorter text with masked mean pooling (a documented
+    # deviation: the reference pads to 512 and averages over the padding) and, on
+    # accelerators, bf16 compute with fp32 parameters and loss.
+    "model.text.max_length": 128,
+    "model.text.pooling": "mean_masked",
+}
+
+
+def load_config(path: str, overrides: list[str]):
+  spec = importlib.util.spec_from_file_location("bench_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  for item in overrides:
+    key, _, value = item.partition("=")
+    try:
+      value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      pass
+    node = config
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+def device_peak(dtype: str, measured_cpu_peak: float | None) -> tuple[float | None, str]:
+  import jax  # pylint: disable=g-import-not-at-top
+  kind = jax.devices()[0].device_kind
+  for name, (bf16, fp32) in PEAKS.items():
+    if kind.startswith(name):
+      return (bf16 if dtype == "bfloat16" else fp32) * jax.device_count(), f"{kind} table"
+  if jax.devices()[0].platform == "cpu":
+    return measured_cpu_peak, "measured matmul on this CPU"
+  return None, f"unknown device kind {kind!r} (pass --peak)"
+
+
+def matmul_peak(dtype: str = "float32", n: int = 2048, repeats: int = 10) -> float:
+  """FLOP/s of a large square matmul under XLA on the first device (best of ``repeats``)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  dt = jnp.dtype(dtype)
+  a = jax.random.normal(jax.random.key(0), (n, n), dt)
+  b = jax.random.normal(jax.random.key(1), (n, n), dt)
+  f = jax.jit(lambda x, y: x @ y)
+  f(a, b).block_until_ready()
+  best = float("inf")
+  for _ in range(repeats):
+    t = time.perf_counter()
+    f(a, b).block_until_ready()
+    best = min(best, time.perf_counter() - t)
+  return 2 * n**3 / best
+
+
+def run(config, *, batch: int, steps: int, warmup: int, cpu_peak: float | None,
+        peak: float | None) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import config_lib  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import models  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import optimizer  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import sharding  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import train_state  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import train_step  # pylint: disable=g-import-not-at-top
+
+  config.train.batch_size = batch
+  config.model.image.init = ""  # random weights: the step's cost does not depend on them
+  config.model.text.init = ""
+  config_lib.validate(config)
+  mesh = sharding.create_mesh(config)
+  model = models.build_model(config)
+  tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 1000)
+  shardings = train_state.state_shardings(model, config, tx, mesh)
+  jitted = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr),
+                                     shardings, mesh, config)
+  t = time.perf_counter()
+  compiled, memory, cost = train_step.compile_train_step(
+      jitted, train_state.abstract_state(model, config, tx, mesh),
+      train_step.abstract_batch(config, mesh), mesh, config)
+  compile_s = time.perf_counter() - t
+
+  state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
+  rng = np.random.default_rng(0)
+  s, L = config.model.image.image_size, config.model.text.max_length
+  lengths = rng.integers(L // 4, L + 1, size=batch)
+  mask = (np.arange(L)[None] < lengths[:, None]).astype(np.int32)
+  host = {"image": rng.uniform(size=(batch, s, s, 3)).astype(np.float32),
+          "heatmap": rng.uniform(size=(batch, s, s, 1)).astype(np.float32),
+          "text_ids": (rng.integers(1000, 30000, size=(batch, L)) * mask).astype(np.int32),
+          "text_mask": mask}
+  if not config.model.focus.enabled:
+    host.pop("heatmap")
+  batch_arrays = sharding.make_global_batch(host, sharding.batch_sharding(mesh, config))
+  times = []
+  with sharding.mesh_context(mesh, config):
+    for i in range(warmup + steps):
+      t = time.perf_counter()
+      state, metrics = compiled(state, batch_arrays)
+      jax.block_until_ready(metrics["loss"])
+      if i >= warmup:
+        times.append(time.perf_counter() - t)
+  step_s = statistics.median(times)
+  flops = float(cost.get("flops", float("nan")))
+  peak_value, peak_source = (peak, "--peak") if peak else device_peak(config.model.dtype,
+                                                                       cpu_peak)
+  achieved = flops / step_s
+  gib = 1024**3
+  mem = None
+  if memory is not None:
+    mem = {"arguments_gib": memory.argument_size_in_bytes / gib,
+           "outputs_gib": memory.output_size_in_bytes / gib,
+           "temporaries_gib": memory.temp_size_in_bytes / gib,
+           "aliased_gib": memory.alias_size_in_bytes / gib}
+    mem["peak_gib"] = (mem["arguments_gib"] + mem["outputs_gib"] + mem["temporaries_gib"]
+                       - mem["aliased_gib"])
+  return {
+      "device": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
+      "batch": batch, "image": f"{config.model.image.variant}@{s}",
+      "text": f"{config.model.text.variant}@{L} {config.model.text.pooling}",
+      "dtype": config.model.dtype, "scan_layers": config.model.scan_layers,
+      "remat_policy": config.model.remat_policy, "focus": config.model.focus.enabled,
+      "compile_s": compile_s, "step_s_median": step_s, "step_s_all": times,
+      "examples_per_s": batch / step_s, "flops_per_step": flops,
+      "achieved_flops_per_s": achieved, "peak_flops_per_s": peak_value,
+      "peak_source": peak_source,
+      "mfu": achieved / peak_value if peak_value else None,
+      "memory_per_device": mem, "loss": float(metrics["loss"]),
+  }
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--config", default="configs/vitb16.py")
+  p.add_argument("--batch", type=int, default=4)
+  p.add_argument("--steps", type=int, default=5)
+  p.add_argument("--warmup", type=int, default=2)
+  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="config override, e.g. --set model.dtype=\\\"bfloat16\\\"")
+  p.add_argument("--fast", action="store_true", help="apply the fast settings (FAST_SETTINGS)")
+  p.add_argument("--peak", type=float, default=None, help="peak FLOP/s of all devices")
+  p.add_argument("--json", default=None)
+  args = p.parse_args()
+
+  overrides = list(args.set)
+  if args.fast:
+    overrides = [f"{k}={v!r}" for k, v in FAST_SETTINGS.items()] + overrides
+  config = load_config(args.config, overrides)
+  import jax  # pylint: disable=g-import-not-at-top
+  cpu_peak = None
+  if jax.devices()[0].platform == "cpu" and not args.peak:
+    cpu_peak = matmul_peak("float32")
+    print(f"CPU peak (XLA fp32 2048^3 matmul): {cpu_peak / 1e9:.1f} GFLOP/s")
+  r = run(config, batch=args.batch, steps=args.steps, warmup=args.warmup, cpu_peak=cpu_peak,
+          peak=args.peak)
+  r["cpu_matmul_peak_flops_per_s"] = cpu_peak
+  r["overrides"] = overrides
+  print(f"device        {r['device']} x{r['num_devices']}")
+  print(f"model         {r['image']} + {r['text']}, {r['dtype']}, "
+        f"{'FocusCLIP' if r['focus'] else 'CLIP'}, scan={r['scan_layers']}, "
+        f"remat={r['remat_policy']}")
+  print(f"compile       {r['compile_s']:.1f} s")
+  print(f"step          {r['step_s_median'] * 1e3:.1f} ms (median of {args.steps}), "
+        f"batch {r['batch']}, {r['examples_per_s']:.2f} examples/s")
+  print(f"FLOPs/step    {r['flops_per_step'] / 1e9:.1f} GFLOP (XLA cost analysis)")
+  print(f"achieved      {r['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s")
+  if r["mfu"] is not None:
+    print(f"MFU           {100 * r['mfu']:.1f}% of {r['peak_flops_per_s'] / 1e9:.1f} GFLOP/s "
+          f"({r['peak_source']})")
+  if r["memory_per_device"]:
+    m = r["memory_per_device"]
+    print(f"memory/device peak {m['peak_gib']:.2f} GiB (arguments {m['arguments_gib']:.2f}, "
+          f"outputs {m['outputs_gib']:.2f}, temporaries {m['temporaries_gib']:.2f}, "
+          f"aliased {m['aliased_gib']:.2f})")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(r, f, indent=2)
+
+
+if __name__ == "__main__":
+  main()

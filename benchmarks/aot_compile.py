@@ -1,0 +1,519 @@
+"""Ahead-of-time compile of the real train step for a Cloud TPU topology, on this (CPU) host.
+
+  python benchmarks/aot_compile.py --config=configs/vitb16.py --topology=v5e:2x4 \
+      [--batch N] [--find_max_batch] [--json PATH] [--config_override key=value ...]
+
+MaxText's train_compile idea: the TPU compiler in ``libtpu`` (``pip install libtpu==0.0.42.1``,
+the version ``jax[tpu]==0.10.2`` pins) compiles for a topology described by
+``jax.experimental.topologies.get_topology_desc`` without any TPU attached. The step compiled
+is exactly the one ``focusclip_jax/train.py`` runs (``make_train_step`` -> ``jit_train_step``
+-> ``compile_train_step`` on ``abstract_state`` / ``abstract_batch``, the mesh from
+``sharding.create_mesh(config, devices=topology.devices)``), so the per-chip memory and FLOPs
+are those of the run, and a configuration that would not fit fails here as it would on TPU.
+
+Topologies: ``<gen>:<dims>`` with gen in v4 | v5e | v5p | v6e (``v5p`` is libtpu's ``v5``),
+e.g. ``v5e:2x4`` (v5litepod-8), ``v4:2x2x1`` (v4-8), ``v5p:2x2x1`` (v5p-8), ``v6e:2x2``; or
+the Cloud names ``v5e-8``, ``v4-8`` (v4 / v5p names count TensorCores: 2 per chip),
+``v5p-8``, ``v6e-8``, ... v4 and v5p are compiled in megacore mode (one JAX device per chip).
+
+Numbers (all per chip unless said otherwise; from the compiled executable):
+  memory: ``compiled.memory_analysis()``: arguments (train state shard + batch shard),
+    outputs, temporaries, aliased (outputs written in place of the donated state),
+    peak = arguments + outputs + temporaries - aliased; fits = the TPU compile succeeded
+    (it fails with RESOURCE_EXHAUSTED when the program cannot be placed in HBM) and
+    peak + generated code <= the chip's HBM (libtpu leaves a bit less to the program, e.g.
+    30.75 of a v4's 32 GiB; its OOM message says so). libtpu's own ``peak_memory_in_bytes``
+    is reported too (larger than the sum for tiny programs, ~5% smaller for the paper recipe).
+  FLOPs: ``compiled.cost_analysis()['flops']`` of the SPMD-partitioned program = per chip;
+    total = per chip x chips (replicated work, e.g. the optimizer update of replicated
+    parameters, is counted on every chip), including any recompute the compiler adds.
+  --find_max_batch: the largest global batch (a multiple of the batch-axes' device count)
+    that fits, by doubling from --batch and then bisecting (bounded by --max_compiles and
+    --max_seconds; --resume_json continues from an earlier --json). Near the limit the TPU
+    compiler rematerialises activations to fit (peak memory flattens out and FLOPs per
+    example rise), so the largest batch that fits is not the most efficient one: compare
+    FLOPs per example.
+
+Compile times on a 2-core CPU host: configs/tiny.py ~8 s; the paper recipe (ViT-B/16 +
+BERT-base, 512 tokens, fp32) ~3-9 min per batch that fits, ~40 s for one that does not
+(the compiler stops at RESOURCE_EXHAUSTED early). ``--config_override
+model.scan_layers=True`` compiles ~3x faster but is not a proxy: cost_analysis() counts the
+scanned layer loop once (FLOPs ~12x too low) and the scanned program keeps other buffers
+(per-chip temporaries ~3x higher), so fit checks should compile the configuration you run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import math
+import os
+import pathlib
+import re
+import sys
+import time
+
+# The host platform traces; the TPU compiler is loaded from libtpu by the topology. Without
+# JAX_PLATFORMS=cpu, JAX would also try (and fail, noisily) to start a TPU runtime here.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")  # no GCE metadata queries off Cloud TPU
+# libtpu takes /tmp/libtpu_lockfile for the process's lifetime; a second process (another
+# compile, a pytest-xdist worker) would fail with "ABORTED: ... libtpu multi-process lockfile".
+# Compile-only topologies open no TPU, so several processes may load libtpu at once.
+os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import jax  # noqa: E402  pylint: disable=wrong-import-position
+
+from focusclip_jax import config_lib  # noqa: E402  pylint: disable=wrong-import-position
+from focusclip_jax import models  # noqa: E402  pylint: disable=wrong-import-position
+from focusclip_jax import optimizer  # noqa: E402  pylint: disable=wrong-import-position
+from focusclip_jax import sharding as sharding_lib  # noqa: E402  pylint: disable=C0413
+from focusclip_jax import train_state  # noqa: E402  pylint: disable=wrong-import-position
+from focusclip_jax import train_step as train_step_lib  # noqa: E402  pylint: disable=C0413
+
+GIB = 1024**3
+LIBTPU_PIN = "libtpu==0.0.42.1"
+
+# gen -> (libtpu topology prefix, chip_config_name, HBM GiB per chip, peak bf16 TFLOP/s per
+# chip (public spec sheets), 'cores' if Cloud names count TensorCores (2 per chip) else 'chips')
+CHIPS = {
+    "v4": ("v4", "megacore", 32, 275, "cores"),
+    "v5e": ("v5e", "default", 16, 197, "chips"),
+    "v5p": ("v5", "megacore", 95, 459, "cores"),
+    "v6e": ("v6e", "default", 32, 918, "chips"),
+}
+_ALIASES = {"v5": "v5p", "v5litepod": "v5e", "v5lite": "v5e", "v6": "v6e"}
+# Chips -> slice shape for the Cloud names (v5e-8, v4-16, ...).
+_SHAPES_2D = {1: (1, 1), 4: (2, 2), 8: (2, 4), 16: (4, 4), 32: (4, 8), 64: (8, 8),
+              128: (8, 16), 256: (16, 16)}
+_SHAPES_3D = {4: (2, 2, 1), 8: (2, 2, 2), 16: (2, 2, 4), 32: (2, 4, 4), 64: (4, 4, 4),
+              128: (4, 4, 8), 256: (4, 8, 8), 512: (8, 8, 8)}
+
+
+class Topology:
+  """A resolved topology: generation, libtpu name, chip count and per-chip HBM."""
+
+  def __init__(self, name: str):
+    self.requested = name
+    m = re.fullmatch(r"\s*([a-z0-9]+)\s*([:-])\s*([0-9x]+)\s*", name.lower())
+    if not m:
+      raise ValueError(f"--topology {name!r}: use <gen>:<dims> (e.g. v5e:2x4, v4:2x2x1) or a "
+                       f"Cloud name (e.g. v5e-8, v4-8); gen in {sorted(CHIPS)}")
+    gen, sep, rest = m.groups()
+    gen = _ALIASES.get(gen, gen)
+    if gen not in CHIPS:
+      raise ValueError(f"--topology {name!r}: unknown TPU generation {gen!r}; one of "
+                       f"{sorted(CHIPS)}")
+    prefix, self.chip_config, self.hbm_gib, self.peak_tflops, unit = CHIPS[gen]
+    three_d = gen in ("v4", "v5p")
+    if sep == ":":
+      dims = tuple(int(d) for d in rest.split("x"))
+    else:
+      n = int(rest)
+      chips = n // 2 if unit == "cores" else n
+      table = _SHAPES_3D if three_d else _SHAPES_2D
+      if chips not in table:
+        raise ValueError(f"--topology {name!r}: no known slice shape for {chips} chips; give "
+                         f"the shape, e.g. {gen}:{'x'.join(map(str, next(iter(table.values()))))}")
+      dims = table[chips]
+    if len(dims) != (3 if three_d else 2):
+      raise ValueError(f"--topology {name!r}: {gen} slices are {3 if three_d else 2}-D "
+                       f"(e.g. {'v4:2x2x1' if three_d else 'v5e:2x4'})")
+    self.gen = gen
+    self.dims = dims
+    self.num_chips = math.prod(dims)
+    self.libtpu_name = f"{prefix}:{'x'.join(map(str, dims))}"
+    d3 = dims + (1,) * (3 - len(dims))
+    # One host holds at most 2x2x1 chips; smaller slices are one smaller host.
+    self.chips_per_host_bounds = tuple(min(a, b) for a, b in zip(d3, (2, 2, 1)))
+    self.name = f"{gen}:{'x'.join(map(str, dims))}"
+
+  def devices(self):
+    try:
+      import libtpu  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    except ImportError as e:
+      raise RuntimeError(
+          f"AOT compilation for TPU needs the TPU compiler: pip install {LIBTPU_PIN} (the "
+          "libtpu that jax[tpu]==0.10.2 pins; no TPU needed)") from e
+    from jax.experimental import topologies  # pylint: disable=g-import-not-at-top
+    devices = topologies.get_topology_desc(
+        platform="tpu", topology_name=self.libtpu_name, chip_config_name=self.chip_config,
+        chips_per_host_bounds=self.chips_per_host_bounds).devices
+    if len(devices) != self.num_chips:
+      raise RuntimeError(f"topology {self.libtpu_name}: expected {self.num_chips} devices (one "
+                         f"per chip), libtpu gave {len(devices)}")
+    return devices
+
+
+# ---------------------------------------------------------------------------- config
+
+def load_config(path: str, overrides=()):
+  """get_config() of a config file (no ml_collections.config_flags), plus key=value overrides."""
+  p = pathlib.Path(path)
+  if not p.is_absolute() and not p.exists():
+    p = REPO / p
+  spec = importlib.util.spec_from_file_location(f"_aot_config_{p.stem}", p)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  for item in overrides or ():
+    apply_override(config, item)
+  return config
+
+
+def apply_override(config, item: str):
+  """'model.scan_layers=True' -> config.model.scan_layers = True (value: a Python literal,
+  else the string)."""
+  if "=" not in item:
+    raise ValueError(f"--config_override {item!r}: expected key=value")
+  key, raw = item.split("=", 1)
+  key = key.strip().removeprefix("config.")
+  try:
+    value = ast.literal_eval(raw)
+  except (ValueError, SyntaxError):
+    value = raw
+  *parents, leaf = key.split(".")
+  node = config
+  for part in parents:
+    node = getattr(node, part)
+  if leaf not in node:
+    raise KeyError(f"--config_override {item!r}: config has no field {key!r}")
+  if isinstance(node[leaf], tuple) and isinstance(value, list):
+    value = tuple(value)
+  setattr(node, leaf, value)
+
+
+# ---------------------------------------------------------------------------- compile
+
+def _is_oom(err: Exception) -> bool:
+  msg = str(err)
+  return any(s in msg for s in ("RESOURCE_EXHAUSTED", "Ran out of memory", "out of memory",
+                                "exceeds the memory", "Exceeded hbm capacity"))
+
+
+class Compiler:
+  """Builds model, optimizer, mesh and the jitted step once; compiles it for given batches."""
+
+  def __init__(self, config, topology: Topology, total_steps: int = 1000):
+    self.config = config
+    self.topology = topology
+    t = time.time()
+    self.devices = topology.devices()
+    self.mesh = sharding_lib.create_mesh(config, devices=self.devices)
+    self.model = models.build_model(config)
+    self.tx, lr = optimizer.build(config, train_state.abstract_params(self.model, config),
+                                  total_steps)
+    shardings = train_state.state_shardings(self.model, config, self.tx, self.mesh)
+    self.abstract_state = train_state.abstract_state(self.model, config, self.tx, self.mesh)
+    self.jitted = train_step_lib.jit_train_step(
+        train_step_lib.make_train_step(self.model, config, self.tx, lr), shardings, self.mesh,
+        config)
+    self.divisor = sharding_lib.global_batch_size_divisor(self.mesh, config)
+    self.setup_s = time.time() - t
+    self.num_params = sum(x.size for x in jax.tree.leaves(self.abstract_state.params))
+
+  def compile(self, batch: int) -> dict:
+    """Compiles the step for a global batch; returns its numbers (or the OOM error)."""
+    if batch % self.divisor:
+      raise ValueError(f"global batch {batch} is not a multiple of the {self.divisor} devices "
+                       "of the batch mesh axes")
+    hbm = self.topology.hbm_gib * GIB
+    t = time.time()
+    try:
+      _, mem, cost = train_step_lib.compile_train_step(
+          self.jitted, self.abstract_state,
+          train_step_lib.abstract_batch(self.config, self.mesh, batch), self.mesh, self.config)
+    except Exception as e:  # pylint: disable=broad-except
+      if not _is_oom(e):
+        raise
+      msg = str(e)
+      out = {"batch": batch, "compile_s": round(time.time() - t, 1), "fits": False,
+             "oom_at_compile": True, "error": msg[:2000]}
+      m = re.search(r"exceeds available HBM \(([0-9.]+)G\)", msg)
+      if m:  # what libtpu leaves to the program (e.g. 30.75 of a v4's 32 GiB)
+        out["available_hbm_gib"] = float(m.group(1))
+      return out
+    out = {"batch": batch, "compile_s": round(time.time() - t, 1), "oom_at_compile": False}
+    flops = float(cost.get("flops", float("nan")))
+    out["flops_per_chip"] = flops
+    out["flops_total"] = flops * self.topology.num_chips
+    out["flops_per_example"] = flops * self.topology.num_chips / batch
+    out["transcendentals_per_chip"] = float(cost.get("transcendentals", float("nan")))
+    out["bytes_accessed_per_chip"] = float(cost.get("bytes accessed", float("nan")))
+    # Lower bound on the step time: FLOPs at the chip's peak bf16 rate (fp32 matmuls on TPU
+    # run at DEFAULT precision = bf16 passes).
+    out["step_time_lower_bound_s"] = flops / (self.topology.peak_tflops * 1e12)
+    # cost_analysis() counts a while loop's body once: with nn.scan over the layers the FLOPs
+    # are those of one layer per tower (plus the rest), not the step's.
+    out["flops_undercounted"] = bool(self.config.model.scan_layers)
+    if mem is None:
+      out["fits"] = None
+      return out
+    m = {k: int(getattr(mem, f"{k}_size_in_bytes")) for k in
+         ("argument", "output", "temp", "alias", "generated_code")}
+    peak = m["argument"] + m["output"] + m["temp"] - m["alias"]
+    m["peak"] = peak
+    m["libtpu_peak"] = int(getattr(mem, "peak_memory_in_bytes", 0) or 0)
+    out["memory_bytes_per_chip"] = m
+    out["memory_gib_per_chip"] = {k: round(v / GIB, 3) for k, v in m.items()}
+    out["hbm_gib_per_chip"] = self.topology.hbm_gib
+    out["hbm_used_fraction"] = round((peak + m["generated_code"]) / hbm, 4)
+    out["fits"] = peak + m["generated_code"] <= hbm
+    return out
+
+
+def find_max_batch(compiler: Compiler, start: int, results: list, *, max_compiles: int,
+                   max_seconds: float, granularity: int | None = None, log=print) -> dict:
+  """Largest fitting global batch (a multiple of ``granularity``, itself a multiple of the
+  batch-axes' device count): grow until a batch does not fit, then bisect.
+
+  Growth: 2x the largest fitting batch, or up to 4x toward the batch where the affine fit of
+  the two smallest compiled batches reaches the HBM. Once bracketed: plain bisection. Near the
+  HBM limit the TPU compiler rematerialises (per-chip peak flattens, FLOPs per example grow),
+  so memory is not affine there and only the compile decides; a batch that cannot fit fails
+  early (RESOURCE_EXHAUSTED in ~40 s for the paper recipe, vs ~5 min for a fitting compile).
+  ``results`` may hold earlier compiles (--resume_json). Bounded by max_compiles (new
+  compiles) and max_seconds.
+  """
+  d = compiler.divisor
+  g = max(d, (granularity or d) // d * d)
+  hbm = compiler.topology.hbm_gib * GIB
+  t0 = time.time()
+  done = {r["batch"]: r for r in results}
+  new = [0]
+
+  def used(r):  # bytes counted against the HBM, or None (failed compile)
+    m = r.get("memory_bytes_per_chip")
+    return None if m is None else m["peak"] + m["generated_code"]
+
+  def fits(b):
+    if b not in done:
+      r = compiler.compile(b)
+      results.append(r)
+      done[b] = r
+      new[0] += 1
+      log(_line(r))
+    return bool(done[b]["fits"])
+
+  def budget_left():
+    return new[0] < max_compiles and time.time() - t0 < max_seconds
+
+  def predicted():  # where the affine fit of the two smallest compiled batches meets the HBM
+    pts = sorted((b, used(r)) for b, r in done.items() if used(r) is not None)[:2]
+    if len(pts) < 2:
+      return None
+    (b1, m1), (b2, m2) = pts
+    if m2 <= m1:
+      return None
+    return b1 + (hbm - m1) * (b2 - b1) / (m2 - m1)
+
+  def down(x):
+    return max(g, int(x) // g * g)
+
+  fit_b = [b for b, r in done.items() if r.get("fits")]
+  fail_b = [b for b, r in done.items() if r.get("fits") is False]
+  lo = max(fit_b, default=None)  # largest fitting batch
+  hi = min((b for b in fail_b if lo is None or b > lo), default=None)  # smallest failing
+  if lo is None and hi is None:
+    b = down(start)
+    if fits(b):
+      lo = b
+    else:
+      hi = b
+  while lo is None and hi > g and budget_left():  # halve until something fits
+    b = down(hi // 2)
+    if fits(b):
+      lo = b
+    else:
+      hi = b
+  while lo is not None and hi is None and budget_left():  # grow
+    p = predicted()
+    b = 2 * lo if p is None else max(2 * lo, min(down(p), 4 * lo))
+    if fits(b):
+      lo = b
+    else:
+      hi = b
+  while lo is not None and hi is not None and hi - lo > g and budget_left():  # bisect
+    b = min(max(down((lo + hi) / 2), lo + g), hi - g)
+    if fits(b):
+      lo = b
+    else:
+      hi = b
+  exact = (lo is not None and hi is not None and hi - lo <= g) or (lo is None and hi == g)
+  return {"max_batch": lo, "first_failing_batch": hi, "exact": bool(exact), "granularity": g,
+          "new_compiles": new[0], "seconds": round(time.time() - t0, 1)}
+
+
+def _line(r: dict) -> str:
+  if r.get("oom_at_compile"):
+    first = r["error"].strip().splitlines()[0][:200]
+    return f"  batch {r['batch']:6d}: DOES NOT FIT (TPU compiler: {first}) [{r['compile_s']}s]"
+  g = r.get("memory_gib_per_chip", {})
+  nan = float("nan")
+  return (f"  batch {r['batch']:6d}: {'fits' if r['fits'] else 'DOES NOT FIT'}  peak "
+          f"{g.get('peak', nan):.2f} GiB/chip ({100 * r.get('hbm_used_fraction', nan):.0f}% "
+          f"of HBM)  {r.get('flops_per_chip', nan):.4g} FLOPs/chip, "
+          f"{r.get('flops_per_example', nan):.4g}/example  [{r.get('compile_s', nan)}s compile]")
+
+
+def report(r: dict, topo: Topology) -> str:
+  if r.get("oom_at_compile"):
+    return _line(r) + "\n" + r["error"][:1500]
+  g = r["memory_gib_per_chip"]
+  per_chip = r["batch"] / topo.num_chips
+  lines = [
+      f"global batch {r['batch']}  ({per_chip:g} per chip), compile {r['compile_s']} s",
+      "per-chip memory (GiB):",
+      f"  arguments   {g['argument']:8.3f}   (train state shard + batch shard)",
+      f"  outputs     {g['output']:8.3f}",
+      f"  temporaries {g['temp']:8.3f}   (activations, gradients, workspace)",
+      f"  aliased    -{g['alias']:8.3f}   (outputs written over the donated state)",
+      f"  peak        {g['peak']:8.3f}   = arguments + outputs + temporaries - aliased",
+      f"  code        {g['generated_code']:8.3f}",
+      f"  libtpu peak {g['libtpu_peak']:8.3f}   (memory_analysis().peak_memory_in_bytes)",
+      f"  HBM         {topo.hbm_gib:8.3f}   -> {'FITS' if r['fits'] else 'DOES NOT FIT'} "
+      f"({100 * r['hbm_used_fraction']:.1f}% of HBM incl. code)",
+      f"FLOPs/step: {r['flops_total']:.4g} total = {r['flops_per_chip']:.4g} per chip x "
+      f"{topo.num_chips} chips ({r['flops_per_example']:.4g} per example)",
+      f"step time >= {1e3 * r['step_time_lower_bound_s']:.1f} ms at the {topo.peak_tflops} "
+      "TFLOP/s bf16 peak (100% MFU)",
+  ]
+  if r.get("flops_undercounted"):
+    lines.append("WARNING: model.scan_layers=True: XLA's cost analysis counts a scanned layer "
+                 "stack's loop body once, not once per layer, so these FLOPs are far too low; "
+                 "compile with scan_layers=False for FLOPs (and for memory: scanned layers keep "
+                 "different buffers).")
+  return "\n".join(lines)
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--config", default="configs/vitb16.py")
+  ap.add_argument("--topology", default="v5e:2x4")
+  ap.add_argument("--batch", type=int, default=None, help="global batch (default: config's)")
+  ap.add_argument("--find_max_batch", action="store_true")
+  ap.add_argument("--max_compiles", type=int, default=12, help="--find_max_batch bound")
+  ap.add_argument("--max_seconds", type=float, default=3600, help="--find_max_batch bound")
+  ap.add_argument("--granularity", type=int, default=0,
+                  help="--find_max_batch resolution (default: the batch-axes' device count)")
+  ap.add_argument("--json", default="", help="write all numbers to this file")
+  ap.add_argument("--resume_json", default="",
+                  help="reuse the compiles in this earlier --json (same config and topology), "
+                       "e.g. to continue a --find_max_batch that hit its bounds")
+  ap.add_argument("--config_override", nargs="*", action="extend", default=[],
+                  metavar="KEY=VALUE", help="e.g. model.scan_layers=True model.dtype='bfloat16'")
+  args = ap.parse_args(argv)
+
+  # Measure what training compiles (tests may set JAX_DISABLE_MOST_OPTIMIZATIONS=1).
+  jax.config.update("jax_disable_most_optimizations", False)
+  # Compile-only TPU executables are written to the persistent cache but cannot be read back
+  # ("PjRtCompiler must be constructed with a Client"): keep them out of it.
+  jax.config.update("jax_enable_compilation_cache", False)
+  config = load_config(args.config, args.config_override)
+  if args.batch:
+    config.train.batch_size = args.batch
+  config_lib.validate(config)
+  topo = Topology(args.topology)
+
+  t0 = time.time()
+  compiler = Compiler(config, topo)
+  dev = compiler.devices[0]
+  print(f"topology {topo.name} (libtpu '{topo.libtpu_name}', {topo.chip_config}): "
+        f"{topo.num_chips} x {dev.device_kind}, HBM {topo.hbm_gib} GiB/chip, peak "
+        f"{topo.peak_tflops} TFLOP/s bf16/chip")
+  print(f"config {args.config} {' '.join(args.config_override)}: mesh "
+        f"{dict(compiler.mesh.shape)}, {compiler.num_params / 1e6:.1f}M parameters, dtype "
+        f"{config.model.dtype}, scan_layers {config.model.scan_layers}, remat "
+        f"{config.model.remat_policy}  [setup {compiler.setup_s:.1f}s]")
+
+  results = []
+  key = _config_key(config, topo)
+  if args.resume_json:
+    prev = json.loads(pathlib.Path(args.resume_json).read_text())
+    if prev.get("config_key") != key:
+      raise SystemExit(f"--resume_json {args.resume_json}: written for another config or "
+                       "topology")
+    results = list(prev["results"])
+    print(f"reusing {len(results)} compiles from {args.resume_json}: batches "
+          f"{sorted(r['batch'] for r in results)}")
+  first = next((r for r in results if r["batch"] == config.train.batch_size), None)
+  if first is None:
+    first = compiler.compile(config.train.batch_size)
+    results.append(first)
+  print(report(first, topo), flush=True)
+  search = None
+  if args.find_max_batch:
+    print(f"searching the largest global batch (multiple of {compiler.divisor}):", flush=True)
+    search = find_max_batch(compiler, config.train.batch_size, results,
+                            max_compiles=args.max_compiles, max_seconds=args.max_seconds,
+                            granularity=args.granularity or None,
+                            log=lambda s: print(s, flush=True))
+    bound = "" if search["exact"] else " (search stopped by --max_compiles/--max_seconds)"
+    print(f"largest global batch that fits: {search['max_batch']} (first failing: "
+          f"{search['first_failing_batch']}){bound}; {search['new_compiles']} more compiles in "
+          f"{search['seconds']} s")
+    best = next((r for r in results if r["batch"] == search["max_batch"]), None)
+    if best and first.get("flops_per_example") and best.get("flops_per_example"):
+      extra = best["flops_per_example"] / first["flops_per_example"] - 1
+      search["flops_per_example_vs_first"] = round(extra, 4)
+      print(f"  at batch {best['batch']}: {best['memory_gib_per_chip']['peak']:.2f} GiB/chip, "
+            f"FLOPs per example {100 * extra:+.1f}% vs batch {first['batch']}"
+            + (" (the compiler rematerialises activations to fit: recompute)"
+               if extra > 0.01 else ""))
+    avail = [r["available_hbm_gib"] for r in results if "available_hbm_gib" in r]
+    if avail:
+      search["available_hbm_gib"] = avail[0]
+      print(f"  HBM available to the program per libtpu: {avail[0]} GiB of {topo.hbm_gib}")
+  total_s = time.time() - t0
+  print(f"total {total_s:.1f} s")
+
+  if args.json:
+    out = {
+        "config": args.config, "config_overrides": args.config_override, "config_key": key,
+        "topology": topo.name, "libtpu_topology": topo.libtpu_name,
+        "chip_config": topo.chip_config, "device_kind": dev.device_kind,
+        "num_chips": topo.num_chips, "hbm_gib_per_chip": topo.hbm_gib,
+        "peak_bf16_tflops_per_chip": topo.peak_tflops,
+        "mesh": dict(compiler.mesh.shape), "batch_divisor": compiler.divisor,
+        "num_params": int(compiler.num_params), "dtype": config.model.dtype,
+        "scan_layers": bool(config.model.scan_layers),
+        "remat_policy": config.model.remat_policy,
+        "memory_formula": "peak = argument + output + temp - alias (per chip); "
+                          "fits = compile ok and peak + generated_code <= HBM",
+        "flops_note": "cost_analysis() of the SPMD program = per chip; total = x num_chips",
+        "jax": jax.__version__, "libtpu": _libtpu_version(),
+        "setup_s": round(compiler.setup_s, 1), "total_s": round(total_s, 1),
+        "result": first, "results": sorted(results, key=lambda r: r["batch"]),
+        "max_batch_search": search,
+    }
+    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.json}")
+  return 0
+
+
+def _config_key(config, topo: Topology) -> str:
+  """Identifies config (batch size aside) + topology, to check --resume_json."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  c = config.to_dict()
+  c["train"] = {k: v for k, v in c["train"].items() if k != "batch_size"}
+  text = json.dumps([c, topo.libtpu_name, topo.chip_config], sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _libtpu_version():
+  try:
+    from importlib import metadata  # pylint: disable=g-import-not-at-top
+    return metadata.version("libtpu")
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
+if __name__ == "__main__":
+  sys.exit(main())

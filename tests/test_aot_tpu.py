@@ -1,0 +1,96 @@
+"""Ahead-of-time compilation of the train step for a Cloud TPU topology on the CPU host.
+
+benchmarks/aot_compile.py compiles the real step with libtpu's compiler for a topology from
+``jax.experimental.topologies.get_topology_desc`` (no TPU attached). JAX_PLATFORMS=cpu, which
+conftest.py sets, does not stop that (the topology loads libtpu as a compile-only plugin), but
+the compile runs in a subprocess so that libtpu (its threads, flags and lockfile) and the
+script's compile settings (XLA optimisations on, persistent cache off: compile-only TPU
+executables cannot be read back from it) stay out of the shared pytest-xdist worker, and the
+command line is tested end to end.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+LIBTPU_PIN = "libtpu==0.0.42.1"
+
+
+def _aot_module():
+  spec = importlib.util.spec_from_file_location("aot_compile", REPO / "benchmarks" /
+                                                "aot_compile.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.slow
+def test_aot_compile_tiny_train_step_for_tpu_v5e_2x2(tmp_path):
+  if importlib.util.find_spec("libtpu") is None:
+    # Not a skip: CI installs it (the TPU compiler; no TPU needed).
+    pytest.fail(f"libtpu is not installed; AOT compilation for TPU needs it: "
+                f"pip install {LIBTPU_PIN}  (the libtpu that jax[tpu]==0.10.2 pins)")
+  out = tmp_path / "aot.json"
+  proc = subprocess.run(
+      [sys.executable, str(REPO / "benchmarks" / "aot_compile.py"), "--config=configs/tiny.py",
+       "--topology=v5e:2x2", "--json", str(out)],
+      capture_output=True, text=True, cwd=REPO, timeout=300, env=dict(os.environ))
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  res = json.loads(out.read_text())
+  assert res["num_chips"] == 4 and res["device_kind"] == "TPU v5 lite"
+  mesh_devices = 1
+  for n in res["mesh"].values():
+    mesh_devices *= n
+  assert mesh_devices == 4, res["mesh"]
+  r = res["result"]
+  assert r["batch"] == 8 and r["fits"] is True and not r["oom_at_compile"]
+  assert r["flops_per_chip"] > 0 and r["flops_total"] == pytest.approx(4 * r["flops_per_chip"])
+  mem = r["memory_bytes_per_chip"]
+  assert mem["argument"] > 0 and mem["temp"] > 0 and mem["output"] > 0
+  assert mem["peak"] == mem["argument"] + mem["output"] + mem["temp"] - mem["alias"] > 0
+  assert "FITS" in proc.stdout and "FLOPs/step" in proc.stdout
+
+
+def test_topology_names_and_max_batch_search():
+  aot = _aot_module()
+  for name, libtpu_name, chips, cfg, bounds in [
+      ("v5e:2x4", "v5e:2x4", 8, "default", (2, 2, 1)),
+      ("v5e-8", "v5e:2x4", 8, "default", (2, 2, 1)),
+      ("v5litepod-4", "v5e:2x2", 4, "default", (2, 2, 1)),
+      ("v5e:1x1", "v5e:1x1", 1, "default", (1, 1, 1)),
+      ("v4:2x2x1", "v4:2x2x1", 4, "megacore", (2, 2, 1)),
+      ("v4-8", "v4:2x2x1", 4, "megacore", (2, 2, 1)),
+      ("v5p:2x2x1", "v5:2x2x1", 4, "megacore", (2, 2, 1)),
+      ("v6e:2x2", "v6e:2x2", 4, "default", (2, 2, 1)),
+  ]:
+    t = aot.Topology(name)
+    assert (t.libtpu_name, t.num_chips, t.chip_config, t.chips_per_host_bounds) == (
+        libtpu_name, chips, cfg, bounds), name
+  for bad in ("v5e:2x2x1", "v9:2x2", "tpu"):
+    with pytest.raises(ValueError):
+      aot.Topology(bad)
+
+  # The search on a fake compiler with per-chip memory 2 GiB + 0.05 GiB per example (16 GiB
+  # HBM): the largest multiple of 8 that fits is 280.
+  class FakeCompiler:
+    divisor = 8
+    topology = aot.Topology("v5e:2x4")
+    calls = []
+
+    def compile(self, b):
+      self.calls.append(b)
+      used = int((2 + 0.05 * b) * aot.GIB)
+      m = dict(peak=used, generated_code=0)
+      return {"batch": b, "fits": used <= 16 * aot.GIB, "memory_bytes_per_chip": m,
+              "oom_at_compile": False}
+
+  fake = FakeCompiler()
+  res = aot.find_max_batch(fake, 32, [], max_compiles=20, max_seconds=60, log=lambda _: None)
+  assert (res["max_batch"], res["first_failing_batch"], res["exact"]) == (280, 288, True)
+  assert len(fake.calls) <= 10, fake.calls

@@ -36,11 +36,23 @@ def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.Gradient
                     lr_schedule):
   """The (unjitted) step: (state, batch) -> (state, metrics)."""
   base_rng = jax.random.key(config.seed, impl=config.train.dropout_rng)
+  frozen = None
+  if config.optim.frozen:
+    from focusclip_jax import train_state as train_state_lib  # pylint: disable=g-import-not-at-top
+    frozen = optimizer.frozen_mask(train_state_lib.abstract_params(model, config), config)
 
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(base_rng, state.step)
-    (loss, metrics), grads = jax.value_and_grad(
-        lambda p: loss_fn(model, config, p, batch, rng), has_aux=True)(state.params)
+
+    def objective(params):
+      if frozen is not None:
+        # Frozen parameters get no update anyway; stopping their gradient lets XLA drop
+        # their backward pass (e.g. a locked text tower costs a forward pass only).
+        params = jax.tree.map(lambda p, f: jax.lax.stop_gradient(p) if f else p, params,
+                              frozen)
+      return loss_fn(model, config, params, batch, rng)
+
+    (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
     grad_norm = optimizer.global_norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     updates, new_opt_state = tx.update(grads, state.opt_state, state.params)

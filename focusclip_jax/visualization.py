@@ -86,7 +86,8 @@ def example_grid_png(images: np.ndarray, path: str, *,
         mark = "*" if truths is not None and name == truths[i] else " "
         lines.append(f"{mark}{textwrap.shorten(name, 24)} {score:.2f}")
     if captions is not None:
-      lines.append(textwrap.shorten(captions[i], 60))
+      width = 30 if heatmaps is not None else 34
+      lines += textwrap.wrap(textwrap.shorten(captions[i], 3 * width - 6), width)[:3]
     ax.set_title("\n".join(lines), fontsize=7, loc="left", family="monospace")
     if heatmaps is not None:
       hm = heatmaps[i][..., 0] if heatmaps[i].ndim == 3 else heatmaps[i]

@@ -20,9 +20,11 @@ from focusclip_jax.models import layers
 
 Dtype = Any
 
-# name -> width, depth, num_heads, mlp_dim.  "tiny" is the unit-test variant.
+# name -> width, depth, num_heads, mlp_dim.  "tiny" is the unit-test variant, "mini" the
+# demo's.
 BERT_SIZES = {
     "tiny": dict(width=32, depth=2, num_heads=2, mlp_dim=64),
+    "mini": dict(width=128, depth=2, num_heads=4, mlp_dim=512),  # the CPU demo
     "minilm-l6": dict(width=384, depth=6, num_heads=12, mlp_dim=1536),
     "bert-base": dict(width=768, depth=12, num_heads=12, mlp_dim=3072),
     "bert-large": dict(width=1024, depth=24, num_heads=16, mlp_dim=4096),

@@ -23,9 +23,11 @@ from focusclip_jax.models import layers
 
 Dtype = Any
 
-# name -> width, depth, mlp_dim, num_heads.  "tiny" is the unit-test variant.
+# name -> width, depth, mlp_dim, num_heads.  "tiny" is the unit-test variant, "mini" the
+# demo's.
 VIT_SIZES = {
     "tiny": dict(width=32, depth=2, mlp_dim=64, num_heads=2),
+    "mini": dict(width=128, depth=4, mlp_dim=512, num_heads=4),  # the CPU demo
     "Ti": dict(width=192, depth=12, mlp_dim=768, num_heads=3),
     "S": dict(width=384, depth=12, mlp_dim=1536, num_heads=6),
     "B": dict(width=768, depth=12, mlp_dim=3072, num_heads=12),

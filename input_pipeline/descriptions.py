@@ -455,13 +455,32 @@ def activity_phrase(activity: str | None) -> str:
   return main + (f" ({', '.join(quals)})" if quals else "")
 
 
-def opening_sentence(count: int, activity: str | None) -> str:
+# Age (years) -> the noun used for a person when a record gives their age (MPII does not;
+# the demo data does). (upper bound exclusive, noun); older than the last bound: "adult".
+AGE_NOUNS = ((13, "child"), (18, "teenager"))
+
+
+def age_noun(age) -> str:
+  """"child" (< 13), "teenager" (13-17), "adult" (>= 18), or "person" if the age is unknown."""
+  try:
+    a = float(age)
+  except (TypeError, ValueError):
+    return "person"
+  if not math.isfinite(a) or a < 0:
+    return "person"
+  for bound, noun in AGE_NOUNS:
+    if a < bound:
+      return noun
+  return "adult"
+
+
+def opening_sentence(count: int, activity: str | None, noun: str = "person") -> str:
   """"There is one person ... who is <phrase>." / "There are <n> people ... who are ..."."""
   phrase = activity_phrase(activity)
   if count <= 0:
     return f"There are no annotated people in the image, whose activity is {phrase}."
   if count == 1:
-    return f"There is one person in the image who is {phrase}."
+    return f"There is one {noun} in the image who is {phrase}."
   return f"There are {count_words(count)} people in the image who are {phrase}."
 
 
@@ -1055,7 +1074,7 @@ def _general_sentence(poses: list[_Pose], groups: list[str | None], arm_kinds: l
 
 
 def describe(people_kpts, people_vis, activity: str, *, centers=None, scales=None,
-             image_size: tuple[int, int] | None = None) -> str:
+             image_size: tuple[int, int] | None = None, ages=None) -> str:
   """A pose paragraph in the paper's template, from keypoint geometry alone (no LLM).
 
   Args:
@@ -1068,6 +1087,8 @@ def describe(people_kpts, people_vis, activity: str, *, centers=None, scales=Non
       clearly larger/smaller scale marks the foreground/background.
     image_size: optional (height, width) in pixels; used to say when people are spread
       across the image.
+    ages: optional [P] ages in years (None = unknown); a known age names the person a
+      child, teenager or adult (``age_noun``) instead of "person".
 
   Returns:
     Opening sentence, general sentence, then per person (left to right) a location/state
@@ -1090,7 +1111,10 @@ def describe(people_kpts, people_vis, activity: str, *, centers=None, scales=Non
     k[:min(NUM_JOINTS, len(kpts[i]))] = kpts[i][:NUM_JOINTS]
     v[:min(NUM_JOINTS, len(vis[i]))] = vis[i][:NUM_JOINTS]
     poses.append(_Pose(k.tolist(), v.tolist(), scale_list[i]))
-  sentences = [opening_sentence(n, activity)]
+  nouns = [age_noun(a) for a in ages] if ages is not None else ["person"] * n
+  if len(nouns) != n:
+    raise ValueError(f"{n} people but {len(nouns)} ages")
+  sentences = [opening_sentence(n, activity, nouns[0] if n == 1 else "person")]
   if n == 0:
     return sentences[0]
 
@@ -1109,7 +1133,8 @@ def describe(people_kpts, people_vis, activity: str, *, centers=None, scales=Non
              (p.unit * PERSON_HEIGHT_UNITS if p.unit is not None else None)
              for s, p in zip(scale_list, poses)]
   sizes = [s if s is not None else p.unit for s, p in zip(scale_list, poses)]
-  labels = _locations(center_list, sizes)
+  labels = [label.replace("person", noun, 1)
+            for label, noun in zip(_locations(center_list, sizes), nouns)]
 
   person_texts, groups, arm_kinds, leg_kinds = [], [], [], []
   for pose, label in zip(poses, labels):
@@ -1153,8 +1178,9 @@ def describe_record(record: Mapping[str, Any], *,
                     image_size: tuple[int, int] | None = None) -> str:
   """``describe`` for an MPII Pose Descriptions record (people, activity); image_size (h, w)."""
   people = list(record.get("people") or [])
-  kpts, vis, centers, scales = [], [], [], []
+  kpts, vis, centers, scales, ages = [], [], [], [], []
   for person in people:
+    ages.append(person.get("age"))  # not in MPII; the demo data has it
     k, v = _person_arrays(person)
     kpts.append(k)
     vis.append(v)
@@ -1163,7 +1189,7 @@ def describe_record(record: Mapping[str, Any], *,
     s = person.get("scale")
     scales.append(float(s) if s is not None else None)
   return describe(kpts, vis, str(record.get("activity") or ""), centers=centers,
-                  scales=scales, image_size=image_size)
+                  scales=scales, image_size=image_size, ages=ages)
 
 
 # ------------------------------------------------------------------------------- filling

@@ -14,7 +14,8 @@ W, H = 160, 120
 NUM_TRAIN, NUM_VAL, NUM_EVAL = 16, 8, 20
 RECORD_FIELDS = {"image", "video_id", "video_frame", "activity", "activity_id", "count",
                  "people", "istrain", "description"}
-PERSON_FIELDS = {"id", "center", "scale", "kpts", "kpts_vis"}
+# MPII's person fields plus "age" (the builder ignores it; the describer names the person).
+PERSON_FIELDS = {"id", "center", "scale", "kpts", "kpts_vis", "age"}
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +97,11 @@ def test_records_have_the_real_format(demo):
       assert r["istrain"] is istrain
       assert r["activity"] in activities
       assert r["activity_id"] == activities[r["activity"]].activity_id
-      assert r["description"].startswith("There is one person" if r["count"] == 1 else
-                                          "There are ")
+      if r["count"] == 1:
+        noun = "child" if r["people"][0]["age"] <= dd.KID_AGES[1] else "adult"
+        assert r["description"].startswith(f"There is one {noun} in the image")
+      else:
+        assert r["description"].startswith("There are ")
       assert 1 <= r["count"] <= 3 and r["count"] == len(r["people"])
       with Image.open(os.path.join(root, "mpii", "images", r["image"])) as im:
         assert im.format == "JPEG" and im.size == (W, H)

@@ -441,3 +441,30 @@ def test_cli_failures_are_reported_and_work_is_kept(tmp_path, capsys):
   assert "description" not in out[1]
   printed = capsys.readouterr().out
   assert "filled 2" in printed and "failed 1" in printed and "bad.jpg" in printed
+
+
+@pytest.mark.parametrize("age,noun", [(4, "child"), (12.9, "child"), (13, "teenager"),
+                                      (17, "teenager"), (18, "adult"), (61, "adult"),
+                                      (None, "person"), ("?", "person"), (-1, "person")])
+def test_age_noun(age, noun):
+  assert desc.age_noun(age) == noun
+
+
+def test_known_ages_name_children_and_adults():
+  one = desc.describe([standing()], [ALL], "sports, curling", ages=[7])
+  assert one.startswith("There is one child in the image who is curling. ")
+  assert "The child is standing" in one
+  two = desc.describe([standing(), standing()], [ALL, ALL], "sports, curling",
+                      centers=[[400, 200], [100, 200]], ages=[30, 8])
+  assert two.startswith("There are two people in the image who are curling. ")
+  # Left to right: the child (x=100) first, then the adult.
+  assert two.index("The child on the left of the image") < two.index(
+      "The adult on the right of the image")
+  # Records: MPII has no ages (unchanged text); the demo's "age" field is used.
+  rec = {"activity": "sports, curling", "people": [
+      {"center": [100, 200], "scale": 1.0, "kpts": standing(), "kpts_vis": ALL}]}
+  assert "person" in desc.describe_record(rec) and "child" not in desc.describe_record(rec)
+  rec["people"][0]["age"] = 9
+  assert desc.describe_record(rec).startswith("There is one child in the image")
+  with pytest.raises(ValueError, match="ages"):
+    desc.describe([standing()], [ALL], "sports, curling", ages=[7, 30])

@@ -255,3 +255,45 @@ def test_flax_partitioning_boxes_are_unboxed():
   params = models.init_params(model, config, jax.random.key(0))
   assert not any(isinstance(x, nn.Partitioned) for x in jax.tree.leaves(
       params, is_leaf=lambda x: isinstance(x, nn.Partitioned)))
+
+
+def test_convnet_tower_drops_in_for_the_vit():
+  config = tiny(**{"model.image.variant": "convnet-tiny"})
+  model, params = _init(config)
+  # Two stages of 8 and 16 channels; every parameter carries logical axes.
+  conv = params["image_tower"]
+  assert conv["stage0_conv0"]["kernel"].shape == (3, 3, 3, 8)
+  assert conv["stage1_conv0"]["kernel"].shape == (3, 3, 8, 16)
+  assert params["image_proj"]["kernel"].shape == (16, config.model.embed_dim)
+  axes = models.logical_axes(model, config)
+  assert axes["image_tower"]["stage1_conv0"]["kernel"] == jax.sharding.PartitionSpec(
+      None, None, None, "embed")
+  batch = _batch(config)
+  out = models.apply_batch(model, {"params": params}, batch)
+  assert out["image"].shape == (3, config.model.embed_dim)
+  # Independent check of the tower: conv -> relu -> 2x2 max-pool twice, LayerNorm per
+  # position, mean over positions.
+  x = np.asarray(batch["image"], np.float64)
+  for i in range(2):
+    k = np.asarray(conv[f"stage{i}_conv0"]["kernel"], np.float64)
+    pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    h, w = x.shape[1:3]
+    y = sum(np.einsum("bhwc,cd->bhwd", pad[:, dy:dy + h, dx:dx + w], k[dy, dx])
+            for dy in range(3) for dx in range(3)) + np.asarray(conv[f"stage{i}_conv0"]["bias"])
+    y = np.maximum(y, 0)
+    x = y.reshape(y.shape[0], h // 2, 2, w // 2, 2, -1).max(axis=(2, 4))
+    tokens = x.reshape(x.shape[0], -1, x.shape[-1])
+  mu, var = tokens.mean(-1, keepdims=True), tokens.var(-1, keepdims=True)
+  tokens = (tokens - mu) / np.sqrt(var + 1e-6) * np.asarray(conv["norm"]["scale"]) + np.asarray(
+      conv["norm"]["bias"])
+  pooled, _ = model.image_tower.apply({"params": conv}, batch["image"])
+  np.testing.assert_allclose(pooled, tokens.mean(1), atol=1e-4)
+
+
+def test_convnet_variant_errors_name_the_choices():
+  from focusclip_jax import config_lib  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="convnet-<size>"):
+    config_lib.validate(tiny(**{"model.image.variant": "convnet-huge"}))
+  with pytest.raises(ValueError, match="not a multiple"):
+    config_lib.validate(tiny(**{"model.image.variant": "convnet-mini",
+                                "model.image.image_size": 36}))

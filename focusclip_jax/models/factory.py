@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from focusclip_jax.models import bert
+from focusclip_jax.models import convnet
 from focusclip_jax.models import vit
 from focusclip_jax.models.focusclip import FocusCLIP
 
@@ -18,8 +19,11 @@ def _dtypes(model_cfg):
   return dict(dtype=DTYPES[model_cfg.dtype], param_dtype=DTYPES[model_cfg.param_dtype])
 
 
-def build_image_tower(config: ml_collections.ConfigDict) -> vit.ViT:
+def build_image_tower(config: ml_collections.ConfigDict) -> nn.Module:
+  """The ViT named by ``config.model.image.variant`` (or a small ConvNet: 'convnet-<size>')."""
   m = config.model
+  if convnet.is_convnet(m.image.variant):
+    return convnet.ConvNet(**convnet.parse_variant(m.image.variant), **_dtypes(m))
   spec = vit.parse_variant(m.image.variant)
   return vit.ViT(
       **spec,

@@ -116,5 +116,5 @@ def curves_png(series: Mapping[str, Mapping[str, Mapping[int, float]]], path: st
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
   if title:
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)  # above the panel titles (the tight bbox grows to fit it)
   return _save(fig, path)

@@ -69,7 +69,7 @@ def _heatmap_grid(config, workdir: str, alpha: float, path: str, n: int = 8) -> 
 
 
 def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
-        num_train: int = 4000, num_eval: int = 200) -> dict:
+        num_train: int | None = None, num_eval: int = 200) -> dict:
   from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
   from focusclip_jax import log_util  # pylint: disable=g-import-not-at-top
   from focusclip_jax import train  # pylint: disable=g-import-not-at-top
@@ -88,7 +88,7 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
   data = os.path.join(workdir, "data")
   if not os.path.exists(os.path.join(data, "demo_info.json")):
     print("[1/5] Rendering the demo dataset ...", flush=True)
-    demo_data.write_demo(data, num_train=num_train, num_eval=num_eval)
+    demo_data.write_demo(data, num_train=num_train or demo_data.NUM_TRAIN, num_eval=num_eval)
   timings["data_s"] = time.time() - t0
 
   focus_cfg = _config("focusclip", workdir, steps)
@@ -180,7 +180,8 @@ def main():
   p.add_argument("--workdir", default="workdirs/demo")
   p.add_argument("--steps", type=int, default=None, help="training steps per model")
   p.add_argument("--fresh", action="store_true", help="delete the workdir first")
-  p.add_argument("--num_train", type=int, default=4000, help="rendered training images")
+  p.add_argument("--num_train", type=int, default=None,
+                 help="rendered training images (default: input_pipeline.demo_data.NUM_TRAIN)")
   args = p.parse_args()
   run(args.workdir, steps=args.steps, fresh=args.fresh, num_train=args.num_train)
 

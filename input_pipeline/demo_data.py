@@ -1,6 +1,6 @@
 r"""An offline demo dataset: stick-figure people doing ten activities, in the real layouts.
 
-  python -m input_pipeline.demo_data --out=/tmp/focusclip_demo [--num_train=800] [--seed=0]
+  python -m input_pipeline.demo_data --out=/tmp/focusclip_demo [--num_train=4000] [--seed=0]
 
 writes, deterministically from the seed and with no download, everything a new user needs to
 watch FocusCLIP train and evaluate zero-shot on a small CPU:
@@ -94,6 +94,7 @@ SUPERSAMPLE = 2
 OCCLUSION_PROB = 0.02  # per joint: marked invisible although drawn
 KID_AGES = (5, 11)
 ADULT_AGES = (25, 60)
+NUM_TRAIN = 4000  # default training images (what `make demo` trains on; ~15 s to render)
 TRAIN_KID_FRACTION = 0.3  # share of children among the people of the training images
 
 # Generator streams: rng = default_rng([seed, code, index]).
@@ -692,15 +693,21 @@ def _save_jpeg(img: Image.Image, path: str):
   img.save(path, format="JPEG", quality=JPEG_QUALITY, optimize=False, progressive=False)
 
 
+def _render_example(seed: int, code: int, index: int, label: int, image_size):
+  """Example ``index`` of a split: (its generator, activity, image, people); deterministic."""
+  rng = np.random.default_rng([seed, code, index])
+  activity = ACTIVITIES[label]
+  ages = _sample_ages(rng, _num_people(rng, activity))
+  img, people = render_scene(rng, activity, ages, image_size)
+  return rng, activity, img, people
+
+
 def _write_mpii(root, split, num, start, image_size, seed, describe) -> list[dict[str, Any]]:
   code = _SPLIT_CODES[split]
   labels = _balanced_labels(num, seed, code)
   records = []
   for i in range(num):
-    rng = np.random.default_rng([seed, code, i])
-    activity = ACTIVITIES[int(labels[i])]
-    ages = _sample_ages(rng, _num_people(rng, activity))
-    img, people = render_scene(rng, activity, ages, image_size)
+    rng, activity, img, people = _render_example(seed, code, i, int(labels[i]), image_size)
     name = f"{start + i:09d}.jpg"
     _save_jpeg(img, os.path.join(root, "images", name))
     record = make_record(name, activity, people, rng, istrain=split == "train")
@@ -724,10 +731,7 @@ def _write_stanford40(root: str, num: int, image_size, seed: int) -> dict[str, i
   counts = {a.key: 0 for a in ACTIVITIES}
   files = []
   for i in range(num):
-    rng = np.random.default_rng([seed, code, i])
-    activity = ACTIVITIES[int(labels[i])]
-    ages = _sample_ages(rng, _num_people(rng, activity))
-    img, _ = render_scene(rng, activity, ages, image_size)
+    _, activity, img, _ = _render_example(seed, code, i, int(labels[i]), image_size)
     counts[activity.key] += 1
     name = f"{activity.key}_{counts[activity.key]:03d}.jpg"
     _save_jpeg(img, os.path.join(root, "JPEGImages", name))
@@ -777,7 +781,8 @@ def _write_lagenda(root: str, num: int, image_size, seed: int) -> dict[str, int]
   return counts
 
 
-def write_demo(root: str, *, num_train: int = 800, num_val: int = 100, num_eval: int = 200,
+def write_demo(root: str, *, num_train: int = NUM_TRAIN, num_val: int = 100,
+               num_eval: int = 200,
                image_size: tuple[int, int] = (160, 120), seed: int = 0) -> dict[str, Any]:
   """Writes the demo dataset under ``root`` (see the module docstring); -> a summary dict.
 
@@ -837,7 +842,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
       prog="python -m input_pipeline.demo_data",
       description="Writes the offline FocusCLIP demo dataset (MPII layout + zero-shot sets).")
   parser.add_argument("--out", required=True, help="output folder")
-  parser.add_argument("--num_train", type=int, default=800)
+  parser.add_argument("--num_train", type=int, default=NUM_TRAIN)
   parser.add_argument("--num_val", type=int, default=100)
   parser.add_argument("--num_eval", type=int, default=200,
                       help="images per zero-shot set")

@@ -122,8 +122,13 @@ def unscanned_flops(config, mesh) -> float:
   return float(cost.get("flops", float("nan")))
 
 
-def run(config, *, batch: int, steps: int, warmup: int, cpu_peak: float | None,
-        peak: float | None) -> dict:
+def build(config, *, batch: int):
+  """Compiles the train step of ``config`` at ``batch`` and makes a state and a synthetic batch.
+
+  Returns a dict with ``compiled``, ``memory`` and ``cost`` (XLA's analyses), ``compile_s``,
+  ``state``, ``batch`` (global arrays), ``mesh`` and the resolved ``config``. Shared with
+  ``benchmarks/profile_step.py``.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from focusclip_jax import config_lib  # pylint: disable=g-import-not-at-top
@@ -161,6 +166,19 @@ def run(config, *, batch: int, steps: int, warmup: int, cpu_peak: float | None,
   if not config.model.focus.enabled:
     host.pop("heatmap")
   batch_arrays = sharding.make_global_batch(host, sharding.batch_sharding(mesh, config))
+  return {"compiled": compiled, "memory": memory, "cost": cost, "compile_s": compile_s,
+          "state": state, "batch": batch_arrays, "mesh": mesh, "config": config}
+
+
+def run(config, *, batch: int, steps: int, warmup: int, cpu_peak: float | None,
+        peak: float | None) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import sharding  # pylint: disable=g-import-not-at-top
+
+  b = build(config, batch=batch)
+  compiled, memory, cost, compile_s = b["compiled"], b["memory"], b["cost"], b["compile_s"]
+  state, batch_arrays, mesh = b["state"], b["batch"], b["mesh"]
+  s, L = config.model.image.image_size, config.model.text.max_length
   times = []
   with sharding.mesh_context(mesh, config):
     for i in range(warmup + steps):

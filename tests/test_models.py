@@ -297,3 +297,21 @@ def test_convnet_variant_errors_name_the_choices():
   with pytest.raises(ValueError, match="not a multiple"):
     config_lib.validate(tiny(**{"model.image.variant": "convnet-mini",
                                 "model.image.image_size": 36}))
+
+
+def test_gelu_is_torch_exact_gelu_and_jax_erfc_gelu():
+  import torch  # pylint: disable=g-import-not-at-top
+  from focusclip_jax.models import layers  # pylint: disable=g-import-not-at-top
+  x = np.concatenate([np.linspace(-12, 12, 20001), np.random.default_rng(0).normal(0, 3, 5000)])
+  x = x.astype(np.float32)
+  ours = np.asarray(jax.jit(layers.gelu)(x))
+  ref_torch = torch.nn.functional.gelu(torch.from_numpy(x), approximate="none").numpy()
+  ref_jax = np.asarray(jax.nn.gelu(x, approximate=False))
+  np.testing.assert_allclose(ours, ref_torch, rtol=3e-7, atol=1e-6)
+  np.testing.assert_allclose(ours, ref_jax, rtol=3e-7, atol=1e-6)
+  # Gradient against the analytic derivative Phi(x) + x * phi(x), computed in float64.
+  xd = x.astype(np.float64)
+  from scipy.special import erf  # pylint: disable=g-import-not-at-top
+  expected = 0.5 * (1 + erf(xd / np.sqrt(2))) + xd * np.exp(-xd**2 / 2) / np.sqrt(2 * np.pi)
+  grad = np.asarray(jax.jit(jax.vmap(jax.grad(layers.gelu)))(x))
+  np.testing.assert_allclose(grad, expected, rtol=0, atol=2e-6)

@@ -55,6 +55,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.param_dtype = "float32"
   c.model.remat_policy = "none"  # none | full | dots | dots_no_batch
   c.model.scan_layers = False  # nn.scan over blocks (faster compiles, same numbers)
+  # Random bits per dropout decision: 16 = one 32-bit word decides two elements (half the
+  # threefry work; drop probability quantised to 1/65536, 0.1 -> 0.1000061; 0.8 s/step faster
+  # on CPU, BENCHMARKS.md) | 32 = flax's nn.Dropout (a float uniform per element).
+  c.model.dropout_bits = 16
 
   c.model.image = ml_collections.ConfigDict()
   c.model.image.variant = "B/16"  # tiny/N | Ti/16 | S/16 | B/16 | L/14 | H/14; convnet-<tiny|mini|small>
@@ -295,6 +299,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.dtype": _choice("float32", "bfloat16", "float16"),
     "model.param_dtype": _choice("float32", "bfloat16"),
     "model.remat_policy": _choice("none", "full", "dots", "dots_no_batch"),
+    "model.dropout_bits": _choice(16, 32),
     "model.image.variant": _vit_variant,
     "model.image.image_size": _positive,
     "model.image.pool": _choice("token", "gap"),

@@ -68,6 +68,7 @@ class BERT(nn.Module):
   remat_policy: str = "none"
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  dropout_bits: int = 32  # layers.Dropout: 32 = flax's Bernoulli, 16 = half the random bits
 
   @nn.compact
   def __call__(self, ids, mask, train: bool = False, token_type_ids=None):
@@ -100,7 +101,7 @@ class BERT(nn.Module):
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "embeddings_ln")(x)
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
-    x = nn.Dropout(rate=self.dropout)(x, deterministic=not train)
+    x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
     x = layers.Encoder(
         depth=self.depth,
         num_heads=self.num_heads,
@@ -113,6 +114,7 @@ class BERT(nn.Module):
         remat_policy=self.remat_policy,
         dtype=self.dtype,
         param_dtype=self.param_dtype,
+        dropout_bits=self.dropout_bits,
         name="encoder",
     )(x, mask.astype(bool), not train)
     return pool_tokens(x, mask, self.pooling), x

@@ -86,6 +86,7 @@ class ViT(nn.Module):
   remat_policy: str = "none"
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  dropout_bits: int = 32  # layers.Dropout: 32 = flax's Bernoulli, 16 = half the random bits
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -118,7 +119,7 @@ class ViT(nn.Module):
     x = jnp.concatenate([jnp.broadcast_to(cls.astype(self.dtype), (b, 1, d)), x], axis=1)
     x = x + posemb[0].astype(self.dtype)  # broadcast over the batch
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
-    x = nn.Dropout(rate=self.dropout)(x, deterministic=not train)
+    x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
     x = layers.Encoder(
         depth=self.depth,
         num_heads=self.num_heads,
@@ -131,6 +132,7 @@ class ViT(nn.Module):
         remat_policy=self.remat_policy,
         dtype=self.dtype,
         param_dtype=self.param_dtype,
+        dropout_bits=self.dropout_bits,
         name="encoder",
     )(x, None, not train)
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "encoder_norm")(x)

@@ -55,19 +55,30 @@ def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.Gradient
     (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
     grad_norm = optimizer.global_norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    updates, new_opt_state = tx.update(grads, state.opt_state, state.params)
-    new_params = optax.apply_updates(state.params, updates)
-    keep = lambda new, old: jnp.where(finite, new, old)
+
+    # A conditional rather than a select over every leaf: the skipped branch passes the state
+    # through, and the applied one writes the new state without a second pass over the
+    # parameters and optimizer state (~0.2 s of the paper step on CPU).
+    def apply(params, opt_state):
+      updates, new_opt_state = tx.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), new_opt_state,
+              optimizer.global_norm(updates))
+
+    def skip(params, opt_state):
+      return params, opt_state, jnp.zeros((), jnp.float32)
+
+    new_params, new_opt_state, update_norm = jax.lax.cond(finite, apply, skip, state.params,
+                                                          state.opt_state)
     new_state = state.replace(
         step=state.step + 1,
-        params=jax.tree.map(keep, new_params, state.params),
-        opt_state=jax.tree.map(keep, new_opt_state, state.opt_state),
+        params=new_params,
+        opt_state=new_opt_state,
         nonfinite_streak=jnp.where(finite, 0, state.nonfinite_streak + 1),
     )
     metrics.update(
         grad_norm=grad_norm,
         param_norm=optimizer.global_norm(new_state.params),
-        update_norm=optimizer.global_norm(updates),
+        update_norm=update_norm,  # of the update applied (0 when the step is skipped)
         learning_rate=lr_schedule(state.step),
         nonfinite=(~finite).astype(jnp.int32),
         nonfinite_streak=new_state.nonfinite_streak,

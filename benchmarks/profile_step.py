@@ -147,7 +147,9 @@ def categorise(op_name: str, flops: float) -> str:
     return GROUPS[3]
   if "/attn/" in op_name:
     return GROUPS[1]
-  if re.search(r"/ln_|/ln/|LayerNorm|layer_norm|/ln_final|/ln_post|/ln_pre|/embed_ln", op_name):
+  # Our LayerNorm modules: ln_attn / ln_mlp (blocks), embeddings_ln (BERT), encoder_norm (ViT),
+  # norm (ConvNet).
+  if re.search(r"(^|/)(ln_\w+|\w+_ln|\w*norm)/", op_name):
     return GROUPS[4]
   if "jvp(" in op_name:
     return GROUPS[5]

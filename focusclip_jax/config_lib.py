@@ -239,14 +239,18 @@ def _range_pair(lo, hi):
   return check
 
 
-def _vit_variant(v):
+def _image_stride(variant) -> int:
+  """Pixels per output token of an image tower variant (ViT patch / ConvNet downsampling)."""
   from focusclip_jax.models import convnet  # pylint: disable=g-import-not-at-top
   from focusclip_jax.models import vit  # pylint: disable=g-import-not-at-top
+  if isinstance(variant, str) and convnet.is_convnet(variant):
+    return 2**len(convnet.parse_variant(variant)["channels"])
+  return vit.parse_variant(variant)["patch_size"]
+
+
+def _image_variant(v):
   try:
-    if isinstance(v, str) and convnet.is_convnet(v):
-      convnet.parse_variant(v)
-    else:
-      vit.parse_variant(v)
+    _image_stride(v)
   except ValueError as e:
     return str(e)
   return None
@@ -300,7 +304,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.param_dtype": _choice("float32", "bfloat16"),
     "model.remat_policy": _choice("none", "full", "dots", "dots_no_batch"),
     "model.dropout_bits": _choice(16, 32),
-    "model.image.variant": _vit_variant,
+    "model.image.variant": _image_variant,
     "model.image.image_size": _positive,
     "model.image.pool": _choice("token", "gap"),
     "model.image.input_norm": _choice("none", "minus_one_one"),
@@ -365,12 +369,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         problems.append(f"config.{key} = {given[key]!r}: {msg}")
   # Cross-field rules.
   if not problems:
-    from focusclip_jax.models import convnet  # pylint: disable=g-import-not-at-top
-    from focusclip_jax.models import vit  # pylint: disable=g-import-not-at-top
-    if convnet.is_convnet(config.model.image.variant):
-      patch = 2**len(convnet.parse_variant(config.model.image.variant)["channels"])
-    else:
-      patch = vit.parse_variant(config.model.image.variant)["patch_size"]
+    patch = _image_stride(config.model.image.variant)
     if config.model.image.image_size % patch:
       problems.append(
           f"config.model.image.image_size = {config.model.image.image_size} is not a multiple of "

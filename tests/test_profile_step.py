@@ -56,6 +56,8 @@ def test_wall_shares_split_concurrent_time(profile_step):
      0.0, 2),
     ("jit(train_step)/jvp(FocusCLIP)/image_tower/encoder/block_0/mlp/erf", 0.0, 3),
     ("jit(train_step)/jvp(FocusCLIP)/image_tower/encoder/block_0/ln_mlp/reduce_sum", 0.0, 4),
+    ("jit(train_step)/jvp(FocusCLIP)/text_tower/embeddings_ln/mul", 0.0, 4),
+    ("jit(train_step)/transpose(jvp(FocusCLIP))/image_tower/encoder_norm/sub", 0.0, 4),
     ("jit(train_step)/jvp(FocusCLIP)/image_tower/embedding/add", 0.0, 5),
     ("jit(train_step)/jit(_where)/select_n", 0.0, 6),
     ("", 0.0, 7),

@@ -37,7 +37,7 @@ def is_convnet(variant: str) -> bool:
 
 
 def parse_variant(variant: str) -> dict:
-  """``"convnet-mini"`` -> dict(channels=(32, 64, 128), convs_per_stage=1)."""
+  """``"convnet-mini"`` -> dict(channels=(16, 48, 128), convs_per_stage=1)."""
   m = re.fullmatch(r"convnet-(\w+)", variant)
   if not m or m.group(1) not in CONVNET_SIZES:
     raise ValueError(f"Unknown ConvNet variant {variant!r}: use 'convnet-<size>' with size one "

@@ -5,7 +5,7 @@
 Random MPII-like poses (a standing-person template, randomly sized, rotated and jittered, 85%
 of joints visible) on 1280x720 images with 1-3 people, fixed seed. Times per image:
 
-  (a) reference: REFERENCE.md §2 literally (per person and part: np.indices grid of the full
+  (a) reference: docs/method.md §2 literally (per person and part: np.indices grid of the full
       image, np.exp over it, clip, sum; final clip), at 1280x720;
   (b) heatmap_for_image(mode="fast") at 224x224 (what the pipeline computes);
   (c) heatmap_numpy at 1280x720, fidelity=False;

@@ -1,7 +1,7 @@
 """The paper's CLIP baseline: the vitb16 recipe without the highlighted view.
 
 Same towers, data (MPII Pose Descriptions) and optimizer; no alpha, no heatmaps, and the
-single loss term NTX(I, T) (REFERENCE.md §1.4, §3.2). Not OpenAI CLIP.
+single loss term NTX(I, T) (docs/method.md §1.4, §3.2). Not OpenAI CLIP.
 """
 
 from configs import vitb16

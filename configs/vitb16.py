@@ -1,4 +1,4 @@
-"""FocusCLIP, the paper recipe (REFERENCE.md §9).
+"""FocusCLIP, the paper recipe (docs/method.md §9).
 
 ViT-B/16 (AugReg in21k->in1k, 224 px, class-token pooling) + BERT-base-uncased (512 tokens,
 mean over all positions) -> two Linear(768->512) projections; highlighted view

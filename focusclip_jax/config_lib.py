@@ -1,7 +1,7 @@
 """The configuration schema, its defaults (= the paper recipe) and its validation.
 
 ``base_config()`` returns every field the code reads, each set to the reference recipe of
-FocusCLIP (REFERENCE.md §9) unless noted; ``configs/*.py`` start from it and change what
+FocusCLIP (docs/method.md §9) unless noted; ``configs/*.py`` start from it and change what
 they need. Every deviation from the reference is a field here whose default is the
 reference behaviour. ``validate(config)`` rejects unknown keys (with a did-you-mean hint),
 missing keys and invalid values with a message that names the fix.

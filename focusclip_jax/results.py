@@ -1,7 +1,7 @@
 """Zero-shot results: the paper's averages, result JSONs, and markdown comparison tables.
 
 Two averaging schemes reproduce the paper's headline numbers from its per-dataset table
-(REFERENCE.md §6.3, §7.2):
+(docs/method.md §6.3, §7.2):
 
   three-task (arXiv v1-v3 abstracts): activity = Stanford40; age = mean(EMOTIC-age,
       LAGENDA-body, LAGENDA-face, UTKFace); emotion = mean(EMOTIC-emotion, FER2013);
@@ -34,7 +34,7 @@ FOUR_TASK = {
 }
 SCHEMES = {"three_task": THREE_TASK, "four_task": FOUR_TASK}
 
-# The paper's per-dataset table (REFERENCE.md §7.1), in %, top-k as in the paper.
+# The paper's per-dataset table (docs/method.md §7.1), in %, top-k as in the paper.
 PAPER_TABLE = {
     "Simulated random": {"kinetics400": 0.76, "stanford40": 8.24, "emotic_age": 33.54,
                          "lagenda_body": 33.46, "lagenda_face": 33.13, "utkface": 20.86,

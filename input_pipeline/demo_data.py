@@ -88,7 +88,7 @@ NUM_JOINTS = 16
  R_ELBOW, R_SHOULDER, L_SHOULDER, L_ELBOW, L_WRIST) = range(NUM_JOINTS)
 
 TRAIN_FOLDER = "gpt-4-0613"  # the builder's gpt-4 config: train from here ...
-VAL_FOLDER = "gpt-3.5-turbo-0613"  # ... and validation from here (REFERENCE.md §4.3)
+VAL_FOLDER = "gpt-3.5-turbo-0613"  # ... and validation from here (docs/method.md §4.3)
 JPEG_QUALITY = 90
 SUPERSAMPLE = 2
 OCCLUSION_PROB = 0.02  # per joint: marked invisible although drawn

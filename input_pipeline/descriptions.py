@@ -1,7 +1,7 @@
 r"""Pose descriptions for MPII records: the paper's single-shot LLM prompting, and an offline stand-in.
 
 FocusCLIP trains on MPII Pose Descriptions: one paragraph per image, written by an LLM that sees
-only the activity label and the annotated keypoints, never the image (REFERENCE.md §4.2). The
+only the activity label and the annotated keypoints, never the image (docs/method.md §4.2). The
 released files cover the MPII train/val images; anything else (new images, other LLMs, ablations
 on description quality) needs the generator, so this module re-implements it:
 

@@ -1,6 +1,6 @@
 """Person heatmaps from MPII keypoints: the "focus" that FocusCLIP highlights.
 
-The reference (``src/utils/create_heatmaps.py``, REFERENCE.md §2) groups MPII's 16 joints into
+The reference (``src/utils/create_heatmaps.py``, docs/method.md §2) groups MPII's 16 joints into
 10 body parts (``BODY_PARTS``). For every annotated person and every part with >= 2 visible
 joints it puts an axis-aligned, peak-1 Gaussian
 

@@ -18,7 +18,7 @@ from input_pipeline.eval_datasets import lagenda
 from input_pipeline.eval_datasets import stanford40
 from input_pipeline.eval_datasets import utkface
 
-# REFERENCE.md §6.1, in actions.txt order.
+# docs/method.md §6.1, in actions.txt order.
 STANFORD40_ACTIONS = (
     "applauding blowing_bubbles brushing_teeth cleaning_the_floor climbing cooking cutting_trees "
     "cutting_vegetables drinking feeding_a_horse fishing fixing_a_bike fixing_a_car gardening "

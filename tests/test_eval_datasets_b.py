@@ -15,7 +15,7 @@ from input_pipeline.eval_datasets import cub
 from input_pipeline.eval_datasets import emotic
 from input_pipeline.eval_datasets import fer
 
-# Written out again (REFERENCE.md §6.1) so that the modules' tables are checked, not trusted.
+# Written out again (docs/method.md §6.1) so that the modules' tables are checked, not trusted.
 EMOTIC_CATEGORIES = [
     "Affection", "Anger", "Annoyance", "Anticipation", "Aversion", "Confidence", "Disapproval",
     "Disconnection", "Disquietment", "Doubt/Confusion", "Embarrassment", "Engagement", "Esteem",

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from input_pipeline import heatmaps as hm
 
-# REFERENCE.md §2, written out again so that the module's table is checked, not trusted.
+# docs/method.md §2, written out again so that the module's table is checked, not trusted.
 PARTS = (
     (7, 8, 9, 12, 13), (6, 7, 12, 13, 2, 3), (13, 14, 7), (12, 11, 7), (14, 15, 13),
     (11, 10, 12), (3, 4, 6), (2, 1, 6), (4, 5, 3), (1, 0, 2),
@@ -16,7 +16,7 @@ PARTS = (
 
 
 def reference_heatmap(kpts, vis, height, width):
-  """REFERENCE.md §2 literally: per person, per part, exp over the full np.indices grid."""
+  """docs/method.md §2 literally: per person, per part, exp over the full np.indices grid."""
   yy, xx = np.indices((height, width))
   total = np.zeros((height, width))
   for p in range(len(kpts)):

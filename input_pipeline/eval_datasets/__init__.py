@@ -28,7 +28,7 @@ READERS = {
     "cub": ("cub", "cub200", "cub"),
 }
 
-# The paper's ten evaluations, in the order of its table (REFERENCE.md §7.1).
+# The paper's ten evaluations, in the order of its table (docs/method.md §7.1).
 PAPER_EVALUATIONS = ("kinetics400", "stanford40", "emotic_age", "lagenda_body", "lagenda_face",
                      "utkface", "emotic_emotion", "fer2013", "ferplus", "fairface_race")
 

@@ -7,7 +7,7 @@ reference uses one template per dataset, CuPL-style JSON gives several), the k o
 top-k metric, and ``info`` (split, protocol switches, rows dropped and why).
 
 Images are loaded lazily by ``EvalDataset.load_image(example)``: RGB uint8 [H, W, 3] with the
-dataset's crop rule applied (REFERENCE.md §6.1), at native resolution; the evaluator resizes
+dataset's crop rule applied (docs/method.md §6.1), at native resolution; the evaluator resizes
 them to the model's input exactly as in training (PIL bilinear squash).
 """
 

@@ -2,7 +2,7 @@
 
 Not one of the paper's ten evaluations: the arXiv v1/v2 abstracts mention "+2.47% over CLIP on
 zero-shot bird classification (CUB)" with no code, so the protocol here is our own
-(REFERENCE.md §8 item 11): the **whole image** (no crop to ``bounding_boxes.txt``), the 200
+(docs/method.md §8 item 11): the **whole image** (no crop to ``bounding_boxes.txt``), the 200
 classes in ``classes.txt`` order, one prompt per class, top-1.
 
 Native layout (``CUB_200_2011.tgz`` from https://www.vision.caltech.edu/datasets/cub_200_2011/,

@@ -1,6 +1,6 @@
 """EMOTIC (EMOTions In Context): zero-shot age group (top-1) and emotion (top-3) of people.
 
-REFERENCE.md §6.1: the reference converts EMOTIC's MATLAB annotations (``train`` only) into one
+docs/method.md §6.1: the reference converts EMOTIC's MATLAB annotations (``train`` only) into one
 sample per annotated person, crops the image to the person's ``body_bbox`` [x1, y1, x2, y2],
 and scores
 
@@ -11,7 +11,7 @@ and scores
   changes nothing), k=3. The label is the person's **first** category (the reference's
   ``.mat`` indexing keeps only that one); ``Example.labels`` holds all of them
   (``multilabel=True``) so that "any of the labels in the top 3" can be reported too
-  (REFERENCE.md §8 item 10).
+  (docs/method.md §8 item 10).
 
 Download: http://sunai.uoc.edu/emotic/ (or the links in https://github.com/rkosti/emotic), then
 ``root`` holds (the two usual arrangements are both accepted)::

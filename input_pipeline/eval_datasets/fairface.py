@@ -1,4 +1,4 @@
-"""FairFace: top-1 race classification of face images (REFERENCE.md §6.1).
+"""FairFace: top-1 race classification of face images (docs/method.md §6.1).
 
 Native layout (https://github.com/joojs/fairface: the image zip, padding 0.25
 ``fairface-img-margin025-trainval.zip`` by default, and the two label CSVs)::
@@ -9,7 +9,7 @@ Native layout (https://github.com/joojs/fairface: the image zip, padding 0.25
 
 ``file`` is relative to the root. The reference's own layout (``annotations/<split>.csv`` +
 ``images/<split>/<basename>``) is read too. Which padding the paper used (0.25 or 1.25) is
-unknown (REFERENCE.md §8 item 9); the images are used whole, no crop.
+unknown (docs/method.md §8 item 9); the images are used whole, no crop.
 
 Classes, sorted as the reference sorts the CSV's values: Black, East Asian, Indian,
 Latino_Hispanic, Middle Eastern, Southeast Asian, White. Prompt, verbatim from the reference:

@@ -1,6 +1,6 @@
 """FER2013 and FER+: zero-shot facial-emotion classification of 48x48 grey faces (top-3).
 
-FER2013 (REFERENCE.md §6.1): the reference uses torchvision ``FER2013(split='train')``, i.e. the
+FER2013 (docs/method.md §6.1): the reference uses torchvision ``FER2013(split='train')``, i.e. the
 28,709 'Training' faces, whole image (grey -> RGB). Native layouts accepted, in ``root`` or
 ``root/fer2013`` (where torchvision looks), first found wins:
 

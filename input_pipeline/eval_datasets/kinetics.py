@@ -1,6 +1,6 @@
 """Kinetics-400 from one pre-extracted frame per clip: top-3 action classification.
 
-The reference (REFERENCE.md §6.1) classifies one JPEG per annotated clip of the ``test``
+The reference (docs/method.md §6.1) classifies one JPEG per annotated clip of the ``test``
 split. Layout under the dataset folder::
 
   <root>/images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg   # one frame per clip
@@ -14,7 +14,7 @@ label, youtube_id, time_start, time_end): ``{ytid: {"annotations": {"label": ...
 "segment": [start, end]}, "subset": ...}}``, optionally wrapped in ``{"database": {...}}``.
 The frames are not in any release: make them from the videos with
 ``python -m input_pipeline.eval_datasets.kinetics_frames`` (the middle frame of each
-annotated segment; the reference's extraction rule is unknown, REFERENCE.md §8 item 7).
+annotated segment; the reference's extraction rule is unknown, docs/method.md §8 item 7).
 
 Every frame under ``images/<split>/<label>/`` is an example, labelled by its folder (the
 annotation is only used to report how many frames it covers; frames it does not list, or

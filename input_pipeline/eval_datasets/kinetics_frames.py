@@ -9,7 +9,7 @@ For every clip of the ActivityNet-style annotation JSON (``{ytid: {"annotations"
 **middle frame of the annotated segment**, at ``(start + end) / 2`` seconds, as
 ``ROOT/images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg`` (start and end truncated to
 integer seconds, as the reference names them). The reference's extraction rule is unknown;
-the middle frame is REFERENCE.md §8 item 7's best reading. The frame is the one on screen at
+the middle frame is docs/method.md §8 item 7's best reading. The frame is the one on screen at
 that time: the last frame whose timestamp is <= the target.
 
 Videos are matched by name, in this order: ``<ytid>_<start:06d>_<end:06d>.*`` (a clip already

@@ -15,7 +15,7 @@ dropped for both tasks, and rows whose image is missing are skipped; both are co
 ``info``. The paper evaluates the whole file (there is no split).
 
 ``lagenda_body`` crops the person box, ``lagenda_face`` the face box (``Example.box``).
-Classes (REFERENCE.md §6.1): kid (age <= 12), teenager (12 < age <= 19), adult (age > 19).
+Classes (docs/method.md §6.1): kid (age <= 12), teenager (12 < age <= 19), adult (age > 19).
 Prompt, verbatim from the reference: ``"a photo of a {group} person"`` ("a photo of a adult
 person"); ``fixed_grammar=True`` gives "a photo of an adult person".
 """

@@ -1,4 +1,4 @@
-"""Stanford 40 Actions: top-3 action classification on the full image (REFERENCE.md §6.1).
+"""Stanford 40 Actions: top-3 action classification on the full image (docs/method.md §6.1).
 
 Native layout (http://vision.stanford.edu/Datasets/40actions.html; download
 ``Stanford40_JPEGImages.zip`` and ``Stanford40_ImageSplits.zip``, unzipped side by side)::
@@ -16,7 +16,7 @@ the **full image**. The label of ``<name>_<NNN>.jpg`` is the index of ``<name>``
 Prompts: ``"a photo of a person {name with '_' -> ' ', lower-cased}"``, built from the same
 class list as the label ids. The reference built them from ``list(set(actions))``, an order
 that differs from the label ids, so its published Stanford40 numbers score misaligned prompts
-(REFERENCE.md §6.2). ``paper_protocol=True`` emulates that bug with a fixed permutation: the
+(docs/method.md §6.2). ``paper_protocol=True`` emulates that bug with a fixed permutation: the
 prompt of class ``i`` is the prompt of ``classnames[perm[i]]`` with
 ``perm = numpy.random.default_rng(0).permutation(num_classes)`` (recorded in ``info``); labels
 are unchanged.
@@ -131,6 +131,6 @@ def stanford40(root: str, *, split: str = "test", fixed_grammar: bool = False,
     info["prompt_permutation_rule"] = (
         f"prompt of class i = prompt of classnames[perm[i]], perm = "
         f"numpy.random.default_rng({PAPER_PERMUTATION_SEED}).permutation({len(classnames)}); "
-        "emulates the reference's list(set(...)) prompt order (REFERENCE.md §6.2)")
+        "emulates the reference's list(set(...)) prompt order (docs/method.md §6.2)")
   return EvalDataset(name="stanford40", task="action", classnames=classnames, prompts=prompts,
                      k=3, examples=examples, info=info)

@@ -1,4 +1,4 @@
-"""UTKFace: top-1 age-group classification of aligned and cropped face chips (REFERENCE.md §6.1).
+"""UTKFace: top-1 age-group classification of aligned and cropped face chips (docs/method.md §6.1).
 
 Native layout (https://susanqq.github.io/UTKFace/, "Aligned&Cropped Faces", ``UTKFace.tar.gz``)::
 
@@ -9,7 +9,7 @@ Native layout (https://susanqq.github.io/UTKFace/, "Aligned&Cropped Faces", ``UT
 The age is parsed from the file name (the first ``_``-separated field; names whose age does
 not parse are skipped and counted; gender and race are not needed, so the few release files
 without a race field are kept). UTKFace has no official split: the reference evaluates a
-custom ``annotations/val.csv`` of unknown origin (REFERENCE.md §8 item 8; possibly the
+custom ``annotations/val.csv`` of unknown origin (docs/method.md §8 item 8; possibly the
 MiVOLO authors' UTKFace CSVs). Its ``img_name`` entries are matched by base name, with
 ``.chip.jpg`` appended as the reference does when missing. ``split='all'`` (not the paper's
 protocol) evaluates every chip found instead.
@@ -102,7 +102,7 @@ def utkface_age(root: str, *, split: str = "val", fixed_grammar: bool = False,
         f"utkface: missing the split file {list_path}. UTKFace has no official split; the "
         f"reference evaluates a custom annotations/{split}.csv (a CSV with a column img_name "
         "listing the <age>_<gender>_<race>_<datetime>.jpg.chip.jpg face chips) whose origin is "
-        "unknown (REFERENCE.md §8 item 8). Put such a list there (e.g. built from the MiVOLO "
+        "unknown (docs/method.md §8 item 8). Put such a list there (e.g. built from the MiVOLO "
         "authors' UTKFace CSVs, or your own split, documented), or use split='all' to "
         "evaluate every chip.")
   require([root], "utkface", _HINT)

@@ -5,7 +5,7 @@ Build (manual download, see MANUAL_DOWNLOAD_INSTRUCTIONS):
   tfds build input_pipeline/mpii_pose_descriptions --manual_dir=/data/mpii --config=gpt-4-224px
 
 Every example holds the image, the person heatmap computed at preparation time
-(REFERENCE.md §2), the MPII keypoints (+ visibility, centre, scale) of the annotated people,
+(docs/method.md §2), the MPII keypoints (+ visibility, centre, scale) of the annotated people,
 the activity, the description(s) and their token ids (bert-base-uncased, padded to 512; the
 pipeline derives any shorter length exactly).
 

@@ -44,13 +44,25 @@ def _write(path, text):
 # ------------------------------------------------------------------------------ Stanford40
 
 
-def _stanford40(root, header=True):
+# actions.txt variants: (first line, whether later lines carry counts, header skipped).
+ACTIONS_VARIANTS = {
+    "released": ("action_name\tnumber_of_images", True, "action_name number_of_images"),
+    "spaces": ("action_name  number_of_images", True, "action_name number_of_images"),
+    "other_words": ("class\tcount", True, "class count"),
+    "one_word": ("actions", True, "actions"),
+    "no_header": (None, True, None),
+    "bare_names": (None, False, None),
+}
+
+
+def _stanford40(root, variant="released"):
+  header, counts, _ = ACTIONS_VARIANTS[variant]
   lines = ["applauding\t2", "riding_a_horse\t1", "watching_TV\t1"]
-  if header:
-    lines = ["action_name\tnumber_of_images"] + lines
-  else:
+  if not counts:
     lines = [line.split("\t")[0] for line in lines]
-  _write(root / "ImageSplits" / "actions.txt", "\n".join(lines) + "\n")
+  if header is not None:
+    lines = [header] + lines
+  _write(root / "ImageSplits" / "actions.txt", "\r\n".join(lines) + "\r\n")
   _write(root / "ImageSplits" / "test.txt",
          "applauding_001.jpg\nriding_a_horse_001.jpg\nwatching_TV_002.jpg\n"
          "applauding_003.jpg\n")  # the last one has no image
@@ -60,11 +72,13 @@ def _stanford40(root, header=True):
   return root
 
 
-@pytest.mark.parametrize("header", [True, False])
-def test_stanford40(tmp_path, header):
-  ds = stanford40.stanford40(str(_stanford40(tmp_path, header)))
+@pytest.mark.parametrize("variant", sorted(ACTIONS_VARIANTS))
+def test_stanford40(tmp_path, variant):
+  ds = stanford40.stanford40(str(_stanford40(tmp_path, variant)))
   assert ds.name == "stanford40" and ds.task == "action" and ds.k == 3
+  # A header of any wording is skipped; the first class is never taken for one.
   assert ds.classnames == ["applauding", "riding_a_horse", "watching_TV"]
+  assert ds.info["actions_header"] == ACTIONS_VARIANTS[variant][2]
   assert ds.prompts == [["a photo of a person applauding"],
                         ["a photo of a person riding a horse"],
                         ["a photo of a person watching tv"]]
@@ -77,6 +91,20 @@ def test_stanford40(tmp_path, header):
   assert ds.info["paper_protocol"] is False and ds.info["prompt_permutation"] is None
   train = stanford40.stanford40(str(tmp_path), split="train")
   assert train.labels().tolist() == [0] and train.info["split"] == "train"
+
+
+def test_stanford40_single_class_file_keeps_its_class(tmp_path):
+  # One counted line and nothing else: a class, not a header.
+  _write(tmp_path / "a.txt", "applauding\t284\n")
+  assert stanford40.parse_actions(str(tmp_path / "a.txt")) == (["applauding"], None)
+  _write(tmp_path / "b.txt", "applauding\n")
+  assert stanford40.parse_actions(str(tmp_path / "b.txt")) == (["applauding"], None)
+  _write(tmp_path / "c.txt", "action_name\tnumber_of_images\napplauding\t3\napplauding\t1\n")
+  with pytest.raises(ValueError, match=r"duplicate.*applauding"):
+    stanford40.parse_actions(str(tmp_path / "c.txt"))
+  _write(tmp_path / "d.txt", "\n\n")
+  with pytest.raises(ValueError, match=r"d\.txt is empty.*action_name"):
+    stanford40.parse_actions(str(tmp_path / "d.txt"))
 
 
 def test_stanford40_paper_protocol_permutes_prompts_only(tmp_path):
@@ -107,8 +135,15 @@ def test_stanford40_full_class_list(tmp_path):
 
 
 def test_stanford40_errors(tmp_path):
-  with pytest.raises(FileNotFoundError, match="actions.txt"):
+  _stanford40(tmp_path)
+  os.remove(tmp_path / "ImageSplits" / "actions.txt")
+  with pytest.raises(FileNotFoundError,
+                     match=r"(?s)missing \S*ImageSplits/actions\.txt\..*Expected layout: "
+                           r"<root>/JPEGImages/<action>_<NNN>\.jpg"):
     stanford40.stanford40(str(tmp_path))
+  with pytest.raises(FileNotFoundError,
+                     match=r"missing \S*JPEGImages, \S*actions\.txt, \S*test\.txt\. Expected"):
+    stanford40.stanford40(str(tmp_path / "elsewhere"))
   _stanford40(tmp_path)
   with pytest.raises(ValueError, match="split"):
     stanford40.stanford40(str(tmp_path), split="val")

@@ -4,8 +4,9 @@ Native layout (http://vision.stanford.edu/Datasets/40actions.html; download
 ``Stanford40_JPEGImages.zip`` and ``Stanford40_ImageSplits.zip``, unzipped side by side)::
 
   <root>/JPEGImages/applauding_001.jpg ...
-  <root>/ImageSplits/actions.txt       # "action_name<TAB>number_of_images" header, then one
-                                       # "<name><TAB><count>" line per class (alphabetical)
+  <root>/ImageSplits/actions.txt       # "action_name  number_of_images" header, then one
+                                       # "<name>  <count>" line per class (alphabetical);
+                                       # a header of any wording, or none, is fine
   <root>/ImageSplits/test.txt          # image file names, one per line (5,532 images)
   <root>/ImageSplits/train.txt         # (4,000 images)
 
@@ -36,26 +37,49 @@ from input_pipeline.eval_datasets.base import require
 TEMPLATE = "a photo of a person {}"
 PAPER_PERMUTATION_SEED = 0
 SPLITS = ("train", "test")
-_HINT = ("Download Stanford40_JPEGImages.zip and Stanford40_ImageSplits.zip from "
-         "http://vision.stanford.edu/Datasets/40actions.html and unzip both into the dataset "
-         "folder (JPEGImages/, ImageSplits/).")
+_LAYOUT = ("<root>/JPEGImages/<action>_<NNN>.jpg, <root>/ImageSplits/actions.txt, "
+           "<root>/ImageSplits/{train,test}.txt")
+_HINT = (f"Expected layout: {_LAYOUT}. Download Stanford40_JPEGImages.zip and "
+         "Stanford40_ImageSplits.zip from http://vision.stanford.edu/Datasets/40actions.html "
+         "and unzip both into the dataset folder.")
 _NAME_RE = re.compile(r"^(.+)_(\d+)\.jpg$", re.IGNORECASE)
 
 
+def _is_count(field: str) -> bool:
+  return field.isdigit()
+
+
 def read_actions(path: str) -> list[str]:
-  """Class names of ``actions.txt``, in file order (with or without header and counts)."""
-  names = []
-  with open(path, encoding="utf-8") as f:
-    for i, line in enumerate(f):
-      fields = line.split()
-      if not fields:
-        continue
-      if i == 0 and fields[0].lower() == "action_name":
-        continue
-      names.append(fields[0])
-  if len(set(names)) != len(names):
-    raise ValueError(f"stanford40: duplicate class names in {path}")
-  return names
+  """Class names of ``actions.txt``, in file order (see ``parse_actions``)."""
+  return parse_actions(path)[0]
+
+
+def parse_actions(path: str) -> tuple[list[str], str | None]:
+  """(class names in file order, the header line skipped or None) of ``actions.txt``.
+
+  The released file starts with a header line (``action_name  number_of_images``) and then
+  has one ``<name> <count>`` line per class; a file of bare names (one per line) is read too.
+  The first non-empty line is taken to be a header when its second field is not an image
+  count, or when it has a single field while every other line has a count; otherwise it is a
+  class. (The reference always skips line 1, which would drop a class from a file without
+  the header.)
+  """
+  with open(path, encoding="utf-8-sig") as f:
+    rows = [line.split() for line in f if line.strip()]
+  if not rows:
+    raise ValueError(f"stanford40: {path} is empty; expected 'action_name  number_of_images' "
+                     "and one '<name> <count>' line per class (ImageSplits/actions.txt of "
+                     "Stanford40_ImageSplits.zip)")
+  first, rest = rows[0], rows[1:]
+  counted = bool(rest) and all(len(r) >= 2 and _is_count(r[1]) for r in rest)
+  header = None
+  if (len(first) >= 2 and not _is_count(first[1])) or (len(first) == 1 and counted):
+    header, rows = " ".join(first), rest
+  names = [r[0] for r in rows]
+  dupes = sorted({n for n in names if names.count(n) > 1})
+  if dupes:
+    raise ValueError(f"stanford40: duplicate class names in {path}: {dupes}")
+  return names, header
 
 
 def class_prompt(name: str) -> str:
@@ -82,7 +106,7 @@ def stanford40(root: str, *, split: str = "test", fixed_grammar: bool = False,
   split_path = os.path.join(root, "ImageSplits", f"{split}.txt")
   require([images_dir, actions_path, split_path], "stanford40", _HINT)
 
-  classnames = read_actions(actions_path)
+  classnames, header = parse_actions(actions_path)
   index = {c: i for i, c in enumerate(classnames)}
   examples, missing, unknown, bad_names = [], [], [], []
   with open(split_path, encoding="utf-8") as f:
@@ -114,7 +138,8 @@ def stanford40(root: str, *, split: str = "test", fixed_grammar: bool = False,
   prompts = [[class_prompt(c)] for c in classnames]
   info = {
       "split": split,
-      "layout": "Stanford40 native: JPEGImages/*.jpg, ImageSplits/{actions,<split>}.txt",
+      "layout": _LAYOUT,
+      "actions_header": header,  # the first line of actions.txt when it is not a class
       "root": root,
       "crop": "none (full image)",
       "num_examples": len(examples),

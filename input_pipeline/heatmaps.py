@@ -60,6 +60,14 @@ Measured (``python benchmarks/heatmaps.py``: 1280x720 MPII-like random poses, 1-
 
 Coordinates are taken as given: the MPII json of mmpose/HRNet stores MATLAB 1-based pixels and
 the reference does not subtract 1, so neither does this module.
+
+Joints outside the image: visibility alone decides whether a joint counts (as in the
+reference); a visible joint may lie past any image edge (MPII has e.g. a head top at
+y = -0.78 with visibility 1). Its parts are evaluated like any other, on the image's pixel grid
+only, so they are clipped to the image the same way on all four sides, in both modes and in
+the tf path. ``people_outside_image`` tells which people cannot show in the image at all.
+Visible joints must be finite (a NaN would spread over the whole map): ``heatmap_numpy``
+raises ``ValueError`` and the tf functions fail an ``assert_all_finite`` otherwise.
 """
 
 from __future__ import annotations
@@ -122,6 +130,11 @@ def _boxes_numpy(kpts, vis, fidelity: bool, part_mask: np.ndarray = _PART_MASK):
   num_joints = part_mask.shape[1]
   kpts = np.asarray(kpts, np.float64).reshape(-1, num_joints, 2)
   visible = np.asarray(vis).reshape(-1, num_joints) > 0
+  bad = visible & ~np.isfinite(kpts).all(-1)
+  if bad.any():
+    p, j = np.argwhere(bad)[0]
+    raise ValueError(f"visible keypoint {j} of person {p} is not finite ({kpts[p, j].tolist()}):"
+                     " mark non-finite keypoints invisible (visibility 0) before drawing")
   sel = (visible[:, None, :] & part_mask[None])[..., None]            # [P, G, J, 1]
   valid = sel[..., 0].sum(-1) >= 2                                    # [P, 10]
   pts = np.where(visible[..., None], kpts, 0.0)[:, None]              # [P, 1, 16, 2]
@@ -226,6 +239,35 @@ def heatmap_from_groups(points, vis, groups: Sequence[Sequence[int]], height: in
   return np.clip(heat, 0.0, 1.0, out=heat)
 
 
+def people_outside_image(kpts, vis, height: int, width: int) -> np.ndarray:
+  """bool [P]: the people that cannot show in a height x width image.
+
+  A person is *outside the image* when it has visible joints, none of them lies in the image
+  area [-0.5, width - 0.5] x [-0.5, height - 0.5] (pixel centres 0..width-1 and
+  0..height-1, the convention of ``scale_keypoints``), and the joint box of none of its
+  drawable body parts (>= 2 visible joints; box = min..max of their float coordinates) overlaps
+  that area. Everything else is *in the image*, in particular a person with one joint slightly
+  past an edge (its parts are drawn clipped to the image). A person without visible joints is
+  not outside (it draws nothing anyway). Visible joints must be finite.
+
+  Args:
+    kpts: float [P, 16, 2] (x, y) pixel coordinates of the image.
+    vis: [P, 16] visibility (> 0 = visible).
+    height: image height.
+    width: image width.
+  """
+  kpts = np.asarray(kpts, np.float64).reshape(-1, len(MPII_JOINTS), 2)
+  visible = np.asarray(vis).reshape(-1, len(MPII_JOINTS)) > 0
+  centre, half, drawn = _boxes_numpy(kpts, visible, False)            # validates finiteness
+  size = np.array([width, height], np.float64)
+  lo = (centre - half).reshape(-1, len(BODY_PARTS), 2)
+  hi = (centre + half).reshape(-1, len(BODY_PARTS), 2)
+  part_in = ((hi >= -0.5) & (lo <= size - 0.5)).all(-1) & (drawn.reshape(lo.shape[:2]) > 0)
+  pts = np.where(visible[..., None], kpts, -np.inf)
+  joint_in = ((pts >= -0.5) & (pts <= size - 0.5)).all(-1) & visible
+  return visible.any(-1) & ~joint_in.any(-1) & ~part_in.any(-1)
+
+
 # ---------------------------------------------------------------------------------------- tf
 
 
@@ -235,6 +277,8 @@ def _boxes_tf(kpts, vis, fidelity: bool):
   sel = tf.logical_and(visible[:, None, :], tf.constant(_PART_MASK)[None])[..., None]
   valid = tf.reduce_sum(tf.cast(sel[..., 0], tf.int32), -1) >= 2
   pts = tf.where(visible[..., None], kpts, tf.zeros_like(kpts))[:, None]
+  pts = tf.debugging.assert_all_finite(
+      pts, "heatmap_tf: a visible keypoint is not finite; mark it invisible (visibility 0)")
   if fidelity:
     pts = tf.cast(pts, tf.int64)                                      # truncates toward zero
     lo = tf.reduce_min(tf.where(sel, pts, tf.constant(_BIG, tf.int64)), 2)

@@ -373,23 +373,37 @@ def test_utkface_missing_split(tmp_path):
 # ------------------------------------------------------------------------------ LAGENDA
 
 
+LAGENDA_HEADER = ("img_name,age,gender,face_x0,face_y0,face_x1,face_y1,"
+                  "person_x0,person_y0,person_x1,person_y1")  # the release's column order
+
+
 def _lagenda(root):
-  cols = ("img_name,age,gender,face_x0,face_y0,face_x1,face_y1,"
-          "person_x0,person_y0,person_x1,person_y1")
   rows = [
       "images/a.jpg,35.0,M,10,10,30,40,5,0,60,80",
       "images/a.jpg,12,F,0,0,8,8,0,0,20,40",
       "images/b.jpg,12.5,F,1.5,2.5,11.5,12.5,0,0,40,60",
       "images/b.jpg,19,M,0,0,10,10,0,0,30,30",
-      "images/b.jpg,19.5,M,0,0,10,10,0,0,30,30",
-      "images/a.jpg,40,M,-1,-1,-1,-1,5,0,60,80",  # no face: dropped for both tasks
-      "images/a.jpg,-1,F,0,0,8,8,0,0,20,40",  # no age
+      "images/b.jpg,19.5,-1,0,0,10,10,0,0,30,30",  # gender -1: kept by both
+      "images/a.jpg,40,M,-1,-1,-1,-1,5,0,60,80",  # no face box: LG-F drops it, LG-B keeps it
+      "images/a.jpg,8,F,0,0,8,8,-1,-1,-1,-1",  # no person box: LG-B drops it, LG-F keeps it
+      "images/a.jpg,-1,F,0,0,8,8,0,0,20,40",  # no age: dropped by both
       "images/c.jpg,25,M,0,0,8,8,0,0,20,40",  # image missing
   ]
-  _write(root / "lagenda_annotation.csv", cols + "\n" + "\n".join(rows) + "\n")
+  _write(root / "lagenda_annotation.csv", LAGENDA_HEADER + "\n" + "\n".join(rows) + "\n")
   _jpg(root / "images" / "a.jpg", w=100, h=80)
   _jpg(root / "images" / "b.jpg", w=50, h=60)
   return root
+
+
+# Per task: labels, dropped counts (hand-derived from the rows above), the 6th example's box.
+LAGENDA_WANT = {
+    "person": ([2, 0, 1, 1, 2, 2],
+               {"age_minus_one": 1, "person_box_minus_one": 1, "unparsable_value": 0,
+                "missing_image": 1}, (5.0, 0.0, 60.0, 80.0)),
+    "face": ([2, 0, 1, 1, 2, 0],
+             {"age_minus_one": 1, "face_box_minus_one": 1, "unparsable_value": 0,
+              "missing_image": 1}, (0.0, 0.0, 8.0, 8.0)),
+}
 
 
 @pytest.mark.parametrize("fn,kind", [(lagenda.lagenda_body, "person"),
@@ -401,10 +415,13 @@ def test_lagenda(tmp_path, fn, kind):
   assert ds.classnames == ["kid", "teenager", "adult"]
   assert [p[0] for p in ds.prompts] == ["a photo of a kid person", "a photo of a teenager person",
                                         "a photo of a adult person"]
-  assert ds.labels().tolist() == [2, 0, 1, 1, 2]
-  assert ds.info["dropped"] == {"any_column_minus_one": 2, "missing_image": 1,
-                                "unparsable_value": 0}
-  assert ds.info["num_rows"] == 8 and ds.info["split"] == "all"
+  labels, dropped, last_box = LAGENDA_WANT[kind]
+  assert ds.labels().tolist() == labels
+  assert ds.info["dropped"] == dropped
+  assert ds.examples[5].box == last_box
+  assert ds.info["kept_with_gender_minus_one"] == 1
+  assert "gender of -1 never drops" in ds.info["drop_rule"]
+  assert ds.info["num_rows"] == 9 and ds.info["split"] == "all"
   want = {"person": [(80, 55, 3), (40, 20, 3), (60, 40, 3)],
           "face": [(30, 20, 3), (8, 8, 3), (11, 11, 3)]}[kind]
   assert [ds.load_image(e).shape for e in ds.examples[:3]] == want
@@ -415,12 +432,47 @@ def test_lagenda(tmp_path, fn, kind):
   assert fixed.prompts[0] == ["a photo of a kid person"]
 
 
+@pytest.mark.parametrize("fn,kind,other", [(lagenda.lagenda_body, "person", "face"),
+                                           (lagenda.lagenda_face, "face", "person")])
+def test_lagenda_paper_protocol_drops_either_box(tmp_path, fn, kind, other):
+  # The reference's df[(df != -1).all(1)]: the rows without a face box and without a person
+  # box both go, for both tasks; the gender -1 row stays (a string column).
+  ds = fn(str(_lagenda(tmp_path)), paper_protocol=True)
+  assert ds.labels().tolist() == [2, 0, 1, 1, 2]
+  assert ds.info["dropped"] == {"age_minus_one": 1, f"{kind}_box_minus_one": 1,
+                                f"{other}_box_minus_one": 1, "unparsable_value": 0,
+                                "missing_image": 1}
+  assert "reference's filter" in ds.info["drop_rule"]
+
+
+def test_lagenda_face_only_csv_and_extra_columns(tmp_path):
+  # A file without person boxes serves LG-F (columns it does not use may be absent); LG-B
+  # names the columns it lacks and the expected header. Extra columns are ignored.
+  _write(tmp_path / "annotations" / "annotations.csv",
+         "img_name,age,gender,face_x0,face_y0,face_x1,face_y1,ethnicity\n"
+         "sub/x.jpg,30,F,0,0,4,4,unknown\nsub/x.jpg,abc,F,0,0,4,4,unknown\n")
+  _jpg(tmp_path / "images" / "x.jpg")
+  ds = lagenda.lagenda_face(str(tmp_path))
+  assert ds.labels().tolist() == [2] and ds.examples[0].source.endswith("images/x.jpg")
+  assert ds.info["dropped"]["unparsable_value"] == 1
+  with pytest.raises(ValueError, match=r"(?s)lacks columns \['person_x0'.*img_name,age,gender"):
+    lagenda.lagenda_body(str(tmp_path))
+
+
 def test_lagenda_errors(tmp_path):
-  with pytest.raises(FileNotFoundError, match="lagenda_annotation.csv"):
+  with pytest.raises(FileNotFoundError,
+                     match=r"(?s)missing \S*lagenda_annotation\.csv, .*Expected layout: "
+                           r"<root>/lagenda_annotation\.csv"):
     lagenda.lagenda_body(str(tmp_path))
   _lagenda(tmp_path)
   with pytest.raises(ValueError, match="no splits"):
     lagenda.lagenda_face(str(tmp_path), split="test")
+  os.remove(tmp_path / "images" / "a.jpg")
+  os.remove(tmp_path / "images" / "b.jpg")
+  with pytest.raises(FileNotFoundError,
+                     match=r"(?s)no usable row.*'missing_image': 7\}; missing images e\.g\. "
+                           r"\['images/a\.jpg', 'images/b\.jpg', 'images/c\.jpg'\]"):
+    lagenda.lagenda_face(str(tmp_path))
 
 
 # ------------------------------------------------------------------------------ registry
@@ -433,7 +485,7 @@ def test_load_default_folders(tmp_path):
   _utkface(tmp_path / "utkface")
   _lagenda(tmp_path / "lagenda")
   want = {"stanford40": 3, "kinetics400": 4, "fairface_race": 5, "utkface": 9,
-          "lagenda_body": 5, "lagenda_face": 5}
+          "lagenda_body": 6, "lagenda_face": 6}
   for name, n in want.items():
     ds = eval_datasets.load(name, str(tmp_path))
     assert ds.name == name and len(ds.examples) == n, name

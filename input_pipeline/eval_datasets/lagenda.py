@@ -8,11 +8,19 @@ dataset"; request the download there). Layout under the dataset folder::
   <root>/<img_name>               # img_name as written in the CSV, relative to the root;
                                   # <root>/images/<base name> is tried as well (the reference)
 
-CSV columns: img_name, age, gender, face_x0, face_y0, face_x1, face_y1, person_x0, person_y0,
-person_x1, person_y1 (boxes in pixels, [x0, y0, x1, y1]; ages may be floats). As in the
-reference, rows where **any** column equals -1 (a missing face or body box, or age) are
-dropped for both tasks, and rows whose image is missing are skipped; both are counted in
-``info``. The paper evaluates the whole file (there is no split).
+CSV columns, in the release's order (MiVOLO's ``tools/preparation_utils.py`` writes them):
+img_name, age, gender, face_x0, face_y0, face_x1, face_y1, person_x0, person_y0, person_x1,
+person_y1 (boxes in pixels, [x0, y0, x1, y1]; ages may be floats; -1 marks a missing value).
+Extra columns are ignored; columns the task does not use may be absent.
+
+Rows dropped, each counted by reason in ``info["dropped"]`` (with ``info["drop_rule"]``): a row
+whose age is -1, or whose box *for this task* has a -1 (the person box for ``lagenda_body``,
+the face box for ``lagenda_face``); a row with an unparsable age or box; a row whose image is
+missing. A gender of -1 never drops a row: gender is unused, and the reference's filter
+``df[(df != -1).all(1)]`` compares the string gender column with the number -1, which is
+never equal. That filter does drop a row when *either* box has a -1, whatever the task;
+``paper_protocol=True`` does the same (a -1 face box also drops the row from LG-B, and a -1
+person box from LG-F). The paper evaluates the whole file (there is no split).
 
 ``lagenda_body`` crops the person box, ``lagenda_face`` the face box (``Example.box``).
 Classes (docs/method.md §6.1): kid (age <= 12), teenager (12 < age <= 19), adult (age > 19).
@@ -35,12 +43,15 @@ BOX_COLUMNS = {
     "face": ("face_x0", "face_y0", "face_x1", "face_y1"),
     "person": ("person_x0", "person_y0", "person_x1", "person_y1"),
 }
+CSV_HEADER = ("img_name", "age", "gender") + BOX_COLUMNS["face"] + BOX_COLUMNS["person"]
 CSV_CANDIDATES = ("lagenda_annotation.csv", "annotations.csv",
                   os.path.join("annotations", "lagenda_annotation.csv"),
                   os.path.join("annotations", "annotations.csv"))
-_HINT = ("Get LAGENDA from https://github.com/WildChlamydia/MiVOLO and put "
-         "lagenda_annotation.csv and the images it lists (img_name, relative to the folder) "
-         "in the dataset folder.")
+_LAYOUT = ("<root>/lagenda_annotation.csv (img_name relative to <root>, face_* and person_* "
+           "boxes [x0, y0, x1, y1]) + the images it names, e.g. <root>/images/*.jpg")
+_HINT = (f"Expected layout: {_LAYOUT}. Get LAGENDA (lagenda_annotation.csv and "
+         "lagenda_benchmark_images.zip) from https://github.com/WildChlamydia/MiVOLO and put "
+         "both, the zip extracted, in the dataset folder.")
 
 
 def age_group(age: float) -> int:
@@ -77,52 +88,70 @@ def _resolve(root: str, rel: str) -> str | None:
 def _lagenda(root: str, kind: str, split: str, fixed_grammar: bool,
              paper_protocol: bool) -> EvalDataset:
   name = {"person": "lagenda_body", "face": "lagenda_face"}[kind]
+  other = {"person": "face", "face": "person"}[kind]
   if split not in SPLITS:
     raise ValueError(f"{name}: LAGENDA has no splits; split must be 'all', got {split!r}")
   candidates = [os.path.join(root, c) for c in CSV_CANDIDATES]
   csv_path = next((p for p in candidates if os.path.isfile(p)), None)
   if csv_path is None:
     require(candidates, name, f"Any one of these will do. {_HINT}")
-  needed = ("img_name", "age") + BOX_COLUMNS["face"] + BOX_COLUMNS["person"]
-  examples, rows, minus_one, missing, bad_value = [], 0, 0, [], 0
+  # Columns whose -1 drops a row, checked in this order (the first one decides the reason).
+  decisive = {"age": ("age",), f"{kind}_box": BOX_COLUMNS[kind]}
+  if paper_protocol:  # The reference's filter: the other box's -1 drops the row too.
+    decisive[f"{other}_box"] = BOX_COLUMNS[other]
+  needed = ("img_name",) + tuple(c for cols in decisive.values() for c in cols)
+  dropped = {f"{reason}_minus_one": 0 for reason in decisive}
+  dropped.update(unparsable_value=0, missing_image=0)
+  examples, rows, missing, gender_minus_one = [], 0, [], 0
   with open(csv_path, encoding="utf-8-sig", newline="") as f:
     reader = csv.DictReader(f)
     fields = [c.strip() for c in (reader.fieldnames or [])]
     absent = [c for c in needed if c not in fields]
     if absent:
-      raise ValueError(f"{name}: {csv_path} lacks columns {absent} (has {fields})")
+      raise ValueError(f"{name}: {csv_path} lacks columns {absent} (has {fields}); expected "
+                       f"the LAGENDA header {','.join(CSV_HEADER)}")
     for raw in reader:
       row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
       rows += 1
-      if any(_is_minus_one(v) for v in row.values()):
-        minus_one += 1
+      reason = next((r for r, cols in decisive.items()
+                     if any(_is_minus_one(row[c]) for c in cols)), None)
+      if reason is not None:
+        dropped[f"{reason}_minus_one"] += 1
         continue
       try:
         age = float(row["age"])
         box = tuple(float(row[c]) for c in BOX_COLUMNS[kind])
       except ValueError:
-        bad_value += 1
+        dropped["unparsable_value"] += 1
         continue
       path = _resolve(root, row["img_name"])
       if path is None:
+        dropped["missing_image"] += 1
         missing.append(row["img_name"])
         continue
+      gender_minus_one += _is_minus_one(row.get("gender", ""))
       examples.append(Example(source=path, label=age_group(age), box=box))
   if not examples:
     raise FileNotFoundError(
-        f"{name}: no usable row in {csv_path} ({rows} rows, {minus_one} with -1, "
-        f"{len(missing)} whose image is missing under {root}, e.g. {missing[:3]}). {_HINT}")
+        f"{name}: no usable row in {csv_path} ({rows} rows; dropped: {dropped}; missing "
+        f"images e.g. {list(dict.fromkeys(missing))[:3]}, looked for <root>/<img_name> and "
+        f"<root>/images/<base name>). {_HINT}")
   info = {
       "split": split,
-      "layout": "LAGENDA: lagenda_annotation.csv (img_name relative to the root, face_* and "
-                "person_* boxes [x0, y0, x1, y1])",
+      "layout": _LAYOUT,
       "root": root,
       "annotation": csv_path,
       "crop": f"{kind} box",
       "num_examples": len(examples),
       "num_rows": rows,
-      "dropped": {"any_column_minus_one": minus_one, "missing_image": len(missing),
-                  "unparsable_value": bad_value},
+      "dropped": dropped,
+      "drop_rule": (
+          f"a row is dropped when {' or '.join(f'its {r}' for r in decisive)} has a -1 "
+          + ("(the reference's filter: both boxes, whatever the task)" if paper_protocol else
+             f"(only what {name} uses; paper_protocol=True also drops a -1 {other} box, "
+             "as the reference does)")
+          + "; a gender of -1 never drops a row (the reference compares the string column)"),
+      "kept_with_gender_minus_one": gender_minus_one,
       "age_bins": "kid <=12, teenager 13-19, adult >=20 (float ages: <=12, <=19, else)",
       "fixed_grammar": fixed_grammar,
       "paper_protocol": paper_protocol,
@@ -134,11 +163,17 @@ def _lagenda(root: str, kind: str, split: str, fixed_grammar: bool,
 
 def lagenda_body(root: str, *, split: str = "all", fixed_grammar: bool = False,
                  paper_protocol: bool = False) -> EvalDataset:
-  """LAGENDA person crops (LG-B): task 'age', k=1; see the module docstring."""
+  """LAGENDA person crops (LG-B): task 'age', k=1; see the module docstring.
+
+  ``paper_protocol``: also drop rows whose face box has a -1 (the reference's filter).
+  """
   return _lagenda(root, "person", split, fixed_grammar, paper_protocol)
 
 
 def lagenda_face(root: str, *, split: str = "all", fixed_grammar: bool = False,
                  paper_protocol: bool = False) -> EvalDataset:
-  """LAGENDA face crops (LG-F): task 'age', k=1; see the module docstring."""
+  """LAGENDA face crops (LG-F): task 'age', k=1; see the module docstring.
+
+  ``paper_protocol``: also drop rows whose person box has a -1 (the reference's filter).
+  """
   return _lagenda(root, "face", split, fixed_grammar, paper_protocol)

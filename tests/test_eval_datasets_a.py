@@ -272,27 +272,38 @@ FAIRFACE_PROMPTS = [
     "a photo of a southeast asian person", "a photo of a white person"]
 
 
-def _fairface(root):
+FAIRFACE_HEADER = "file,age,gender,race,service_test"  # fairface_label_{train,val}.csv
+
+
+def _fairface(root, folder=""):
+  """The label CSVs in ``root``, the images in ``root/folder`` (the zip's own top folder)."""
   races = ["White", "East Asian", "Latino_Hispanic", "Black", "Indian"]
-  rows = ["file,age,gender,race,service_test"]
+  rows = [FAIRFACE_HEADER]
+  images = root / folder if folder else root
   for i, race in enumerate(races, 1):
     rows.append(f"val/{i}.jpg,20-29,Male,{race},True")
-    _jpg(root / "val" / f"{i}.jpg", w=14, h=14)
+    _jpg(images / "val" / f"{i}.jpg", w=14, h=14)
   rows.append("val/99.jpg,3-9,Female,Indian,False")  # no image
   _write(root / "fairface_label_val.csv", "\n".join(rows) + "\n")
   _write(root / "fairface_label_train.csv",
-         "file,age,gender,race,service_test\ntrain/1.jpg,30-39,Female,Middle Eastern,True\n")
-  _jpg(root / "train" / "1.jpg")
+         f"{FAIRFACE_HEADER}\ntrain/1.jpg,30-39,Female,Middle Eastern,True\n")
+  _jpg(images / "train" / "1.jpg")
   return root
 
 
-def test_fairface(tmp_path):
-  ds = fairface.fairface_race(str(_fairface(tmp_path)))
+@pytest.mark.parametrize("folder,padding", [
+    ("", "unknown"), ("fairface-img-margin025-trainval", "0.25"),
+    ("fairface-img-margin125-trainval", "1.25")])
+def test_fairface(tmp_path, folder, padding):
+  ds = fairface.fairface_race(str(_fairface(tmp_path, folder)))
   assert ds.name == "fairface_race" and ds.task == "race" and ds.k == 1
   assert ds.classnames == ["Black", "East Asian", "Indian", "Latino_Hispanic", "Middle Eastern",
                            "Southeast Asian", "White"]
   assert [p[0] for p in ds.prompts] == FAIRFACE_PROMPTS
   assert ds.labels().tolist() == [6, 1, 3, 0, 2]
+  assert ds.examples[0].source == str(tmp_path / folder / "val" / "1.jpg")
+  assert ds.info["padding"] == padding
+  assert ds.info["image_folder"] == str(tmp_path / folder)
   assert ds.info["split"] == "val" and ds.info["dropped"] == {"missing_image": 1}
   assert ds.load_image(ds.examples[0]).shape == (14, 14, 3)
   fixed = fairface.fairface_race(str(tmp_path), fixed_grammar=True)
@@ -306,14 +317,31 @@ def test_fairface(tmp_path):
   assert train.labels().tolist() == [4] and train.info["split"] == "train"
 
 
-def test_fairface_reference_layout_and_errors(tmp_path):
-  with pytest.raises(FileNotFoundError, match="fairface_label_val.csv"):
+def test_fairface_both_margins_is_an_error(tmp_path):
+  _fairface(tmp_path, "fairface-img-margin025-trainval")
+  _fairface(tmp_path, "fairface-img-margin125-trainval")
+  with pytest.raises(ValueError, match=r"margin025-trainval and .*margin125-trainval hold val/"):
     fairface.fairface_race(str(tmp_path))
+
+
+def test_fairface_reference_layout_and_errors(tmp_path):
+  with pytest.raises(FileNotFoundError,
+                     match=r"(?s)missing \S*fairface_label_val\.csv, \S*annotations/val\.csv\..*"
+                           r"Expected layout: <root>/fairface_label_<split>\.csv"):
+    fairface.fairface_race(str(tmp_path))
+  _write(tmp_path / "fairface_label_val.csv",
+         f"{FAIRFACE_HEADER}\nval/1.jpg,3-9,Male,White,True\n")
+  with pytest.raises(FileNotFoundError,
+                     match=r"(?s)no image folder val/ in .*margin125-trainval/val.*"
+                           r"Expected layout"):
+    fairface.fairface_race(str(tmp_path))
+  os.remove(tmp_path / "fairface_label_val.csv")
   _write(tmp_path / "annotations" / "val.csv",
-         "file,age,gender,race,service_test\nval/7.jpg,20-29,Male,Southeast Asian,True\n")
+         f"{FAIRFACE_HEADER}\nval/7.jpg,20-29,Male,Southeast Asian,True\n")
   _jpg(tmp_path / "images" / "val" / "7.jpg")
   ds = fairface.fairface_race(str(tmp_path))
   assert ds.labels().tolist() == [5]
+  assert ds.info["image_folder"] == str(tmp_path / "images")
   _write(tmp_path / "annotations" / "val.csv", "file,race\nval/7.jpg,Martian\n")
   with pytest.raises(ValueError, match="Martian"):
     fairface.fairface_race(str(tmp_path))

@@ -1,15 +1,21 @@
 """FairFace: top-1 race classification of face images (docs/method.md §6.1).
 
-Native layout (https://github.com/joojs/fairface: the image zip, padding 0.25
-``fairface-img-margin025-trainval.zip`` by default, and the two label CSVs)::
+Native layout (https://github.com/joojs/fairface: an image zip, padding 0.25
+``fairface-img-margin025-trainval.zip`` or padding 1.25 ``fairface-img-margin125-trainval.zip``,
+and the two label CSVs)::
 
   <root>/fairface_label_val.csv     # file,age,gender,race,service_test ; file = val/1.jpg
   <root>/fairface_label_train.csv   # file = train/1.jpg
   <root>/val/1.jpg ...  <root>/train/1.jpg ...
 
-``file`` is relative to the root. The reference's own layout (``annotations/<split>.csv`` +
-``images/<split>/<basename>``) is read too. Which padding the paper used (0.25 or 1.25) is
-unknown (docs/method.md §8 item 9); the images are used whole, no crop.
+``file`` is relative to the image folder, which is looked for in this order: ``<root>`` (the
+zip extracted in place), ``<root>/fairface-img-margin025-trainval/`` or
+``<root>/fairface-img-margin125-trainval/`` (the zip extracted into a folder of its own
+name), ``<root>/images/`` (the reference's layout, with ``annotations/<split>.csv``). The
+first of them holding a ``<split>/`` folder is used; two margin folders side by side are an
+error (say which to use by removing or moving one), since the padding changes the images.
+``info["image_folder"]`` and ``info["padding"]`` say which was read. Which padding the paper
+used (0.25 or 1.25) is unknown (docs/method.md §8 item 9); the images are used whole, no crop.
 
 Classes, sorted as the reference sorts the CSV's values: Black, East Asian, Indian,
 Latino_Hispanic, Middle Eastern, Southeast Asian, White. Prompt, verbatim from the reference:
@@ -31,9 +37,14 @@ from input_pipeline.eval_datasets.base import require
 CLASSNAMES = ["Black", "East Asian", "Indian", "Latino_Hispanic", "Middle Eastern",
               "Southeast Asian", "White"]
 SPLITS = ("train", "val")
-_HINT = ("Download the FairFace images (fairface-img-margin025-trainval.zip) and "
+MARGIN_FOLDERS = {"fairface-img-margin025-trainval": "0.25",
+                  "fairface-img-margin125-trainval": "1.25"}
+_LAYOUT = ("<root>/fairface_label_<split>.csv + <root>/<split>/*.jpg (or "
+           "<root>/fairface-img-margin025-trainval/<split>/*.jpg, or the margin125 folder)")
+_HINT = (f"Expected layout: {_LAYOUT}. Download an image zip "
+         "(fairface-img-margin025-trainval.zip or fairface-img-margin125-trainval.zip) and "
          "fairface_label_{train,val}.csv from https://github.com/joojs/fairface into the "
-         "dataset folder (train/, val/, fairface_label_val.csv).")
+         "dataset folder and extract the zip there.")
 
 
 def _article(word: str) -> str:
@@ -60,10 +71,32 @@ def _find_csv(root: str, split: str) -> str:
   raise AssertionError("unreachable")
 
 
-def _resolve(root: str, split: str, rel: str) -> str | None:
-  base = os.path.basename(rel)
-  for path in (os.path.join(root, rel), os.path.join(root, "images", rel),
-               os.path.join(root, "images", split, base), os.path.join(root, split, base)):
+def image_folder(root: str, split: str) -> tuple[str, str]:
+  """(folder the CSV's ``file`` paths are relative to, padding) of ``split``; see the docstring.
+
+  Raises:
+    FileNotFoundError when no candidate folder holds ``<split>/``; ValueError when both
+    margin folders do.
+  """
+  margins = [m for m in MARGIN_FOLDERS if os.path.isdir(os.path.join(root, m, split))]
+  if len(margins) > 1:
+    raise ValueError(
+        f"fairface_race: both {os.path.join(root, margins[0])} and "
+        f"{os.path.join(root, margins[1])} hold {split}/ (paddings 0.25 and 1.25); keep one "
+        "of them in the dataset folder (the padding changes the images).")
+  candidates = [(root, "unknown")] + [(os.path.join(root, m), MARGIN_FOLDERS[m])
+                                      for m in MARGIN_FOLDERS]
+  candidates.append((os.path.join(root, "images"), "unknown"))
+  for folder, padding in candidates:
+    if os.path.isdir(os.path.join(folder, split)):
+      return folder, padding
+  raise FileNotFoundError(
+      f"fairface_race: no image folder {split}/ in {root} (looked for "
+      + ", ".join(os.path.join(f, split) for f, _ in candidates) + f"). {_HINT}")
+
+
+def _resolve(folder: str, split: str, rel: str) -> str | None:
+  for path in (os.path.join(folder, rel), os.path.join(folder, split, os.path.basename(rel))):
     if os.path.isfile(path):
       return path
   return None
@@ -85,6 +118,7 @@ def fairface_race(root: str, *, split: str = "val", fixed_grammar: bool = False,
   if split not in SPLITS:
     raise ValueError(f"fairface_race: split must be one of {SPLITS}, got {split!r}")
   csv_path = _find_csv(root, split)
+  folder, padding = image_folder(root, split)
   index = {c: i for i, c in enumerate(CLASSNAMES)}
   examples, missing, unknown, rows = [], [], {}, 0
   with open(csv_path, encoding="utf-8-sig", newline="") as f:
@@ -100,7 +134,7 @@ def fairface_race(root: str, *, split: str = "val", fixed_grammar: bool = False,
       if race not in index:
         unknown[race] = unknown.get(race, 0) + 1
         continue
-      path = _resolve(root, split, row["file"])
+      path = _resolve(folder, split, row["file"])
       if path is None:
         missing.append(row["file"])
         continue
@@ -109,12 +143,14 @@ def fairface_race(root: str, *, split: str = "val", fixed_grammar: bool = False,
     raise ValueError(f"fairface_race: {csv_path} has races outside {CLASSNAMES}: {unknown}")
   if not examples:
     raise FileNotFoundError(
-        f"fairface_race: none of the {rows} images of {csv_path} exists (looked for "
-        f"<root>/<file>, images/<file>, images/{split}/<name>, e.g. {missing[:3]}). {_HINT}")
+        f"fairface_race: none of the {rows} images of {csv_path} exists in {folder} (looked "
+        f"for <folder>/<file> and <folder>/{split}/<name>, e.g. {missing[:3]}). {_HINT}")
   info = {
       "split": split,
-      "layout": "FairFace native: fairface_label_<split>.csv (file relative to the root)",
+      "layout": _LAYOUT,
       "root": root,
+      "image_folder": folder,
+      "padding": padding,
       "annotation": csv_path,
       "crop": "none (whole face image)",
       "num_examples": len(examples),

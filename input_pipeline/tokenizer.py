@@ -4,7 +4,9 @@
 and truncated to exactly ``max_length`` (the reference pads every text to 512), wrapping a
 Hugging Face *fast* tokenizer (``bert-base-uncased`` WordPiece: lower-casing, accent
 stripping, ``[CLS] ... [SEP]``, ``[PAD]`` = 0). Keeping this in one function is what keeps
-zero-shot numbers comparable with training (ANCHORS.md §10 A).
+zero-shot numbers comparable with training: the reference encodes prompts exactly as it
+encodes training descriptions (docs/method.md §1.3, §6.1), and a tokenisation that differs
+between the two (case, padding, truncation) is a classic cause of zero-shot gaps.
 """
 
 from __future__ import annotations

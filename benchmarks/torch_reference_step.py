@@ -4,7 +4,8 @@ r"""The reference PyTorch stack's FocusCLIP train step on this machine, for comp
   python benchmarks/torch_reference_step.py --batch 4 --steps 3 --json torch_b4.json
   python benchmarks/torch_reference_step.py --threads 2 --seq_len 128 --text_pooling mean_masked
 
-The reference (docs/method.md) trains a timm ViT-B/16 and a HF BERT-base in PyTorch, fp32:
+The reference (docs/method.md §1, §3.2, §5) trains a timm ViT-B/16 and a HF BERT-base in
+PyTorch, fp32:
 raw and highlighted images through the same ViT, BERT over 512 tokens averaged over all
 positions, two Linear(768 -> 512) projections, alpha-highlighting, three NT-Xent terms
 (tau 0.5), SGD with momentum 0.9 and gradient clipping at 1.0, BERT's dropout active. timm does

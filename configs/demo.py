@@ -7,7 +7,7 @@ included). Zero-shot: unseen renders in the Stanford40 layout (10 activities, to
 LAGENDA layout (kid vs adult, top-1).
 
 Deviations from the paper recipe, chosen so that something is learned in a few minutes of CPU
-(measured; see issue notes and README "Demo"):
+(measured; numbers in README "Demo"):
 - image tower: a small ConvNet ('convnet-mini', 3 conv stages, 64 px) trained from scratch
   instead of ViT-B/16 from ImageNet weights. No pretrained image weights can be fetched
   offline, and from-scratch ViTs (2-4 layers, patch 4-8) memorised the demo renders but stayed

@@ -4,14 +4,22 @@ The reference (docs/method.md §6.1) classifies one JPEG per annotated clip of t
 split. Layout under the dataset folder::
 
   <root>/images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg   # one frame per clip
-  <root>/annotations/<split>.json   (or <root>/<split>.json, or a file whose name contains
-                                     <split>, or one ActivityNet-style file for all splits)
+  <root>/annotations/<split>.json  or  <root>/annotations/<split>.csv
+      (or <root>/<split>.{json,csv}, or a .json/.csv whose name contains <split>, e.g.
+       kinetics_400_test.csv, or one file for all splits)
 
-The annotation JSON is the ActivityNet-style file of the original DeepMind Kinetics-400
-release (``kinetics_{train,val,test}.json``; the CVDF mirror,
-https://github.com/cvdfoundation/kinetics-dataset, ships the same clips as CSV files with
-label, youtube_id, time_start, time_end): ``{ytid: {"annotations": {"label": ...,
-"segment": [start, end]}, "subset": ...}}``, optionally wrapped in ``{"database": {...}}``.
+The annotation list comes in either of its two distributed formats:
+
+* JSON, ActivityNet style, as in the original DeepMind release
+  (``kinetics_{train,val,test}.json``) and the reference: ``{ytid: {"annotations": {"label":
+  ..., "segment": [start, end]}, "subset": ..., "duration": ..., "url": ...}}``, optionally
+  wrapped in ``{"database": {...}}``;
+* CSV, as the widely used CVDF mirror (https://github.com/cvdfoundation/kinetics-dataset,
+  ``k400/annotations/{train,val,test}.csv``) and the DeepMind CSV lists ship it: header
+  ``label,youtube_id,time_start,time_end,split`` (extra columns such as ``is_cc`` are
+  ignored; labels may be quoted).
+
+Which one is read follows the file extension. Both give the same clips and frame names.
 The frames are not in any release: make them from the videos with
 ``python -m input_pipeline.eval_datasets.kinetics_frames`` (the middle frame of each
 annotated segment; the reference's extraction rule is unknown, docs/method.md §8 item 7).
@@ -26,6 +34,7 @@ consistently for ids and prompts, so sorting changes no score. Prompt:
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import os
@@ -44,36 +53,81 @@ SUBSET_ALIASES = {
     "val": ("val", "validate", "validation"),
     "test": ("test", "testing"),
 }
-_HINT = ("Put one frame per clip in images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg "
+CSV_HEADER = "label,youtube_id,time_start,time_end,split"
+ANNOTATION_EXTENSIONS = (".json", ".csv")
+_LAYOUT = ("images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg + annotations/<split>.json "
+           f"(ActivityNet style) or annotations/<split>.csv ({CSV_HEADER})")
+_HINT = (f"Expected layout under the dataset folder: {_LAYOUT}; the annotation is optional. "
+         "Put one frame per clip in images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg "
          "(python -m input_pipeline.eval_datasets.kinetics_frames --videos=DIR "
-         "--annotations=JSON --out=ROOT extracts them from the Kinetics-400 videos).")
+         "--annotations=JSON_OR_CSV --out=ROOT extracts them from the Kinetics-400 videos).")
 
 
 def load_annotations(path: str, split: str | None = None) -> dict[str, dict[str, Any]]:
-  """{ytid: {"label", "segment": (start, end), "subset"}} of an ActivityNet-style JSON.
+  """{ytid: {"label", "segment": (start, end), "subset"}} of an annotation file.
 
-  Accepts the dict with or without the ``"database"`` wrapper. When ``split`` is given, entries
-  whose ``subset`` belongs to another split are dropped (entries without a subset are kept).
+  ``*.csv``: the CVDF / DeepMind CSV list (see the module docstring); anything else: the
+  ActivityNet-style JSON, with or without the ``"database"`` wrapper. When ``split`` is
+  given, entries whose ``subset`` (JSON) or ``split`` column (CSV) names another split are
+  dropped (entries without one are kept).
   """
+  if path.lower().endswith(".csv"):
+    return load_csv_annotations(path, split)
   with open(path, encoding="utf-8") as f:
-    data = json.load(f)
+    try:
+      data = json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"kinetics400: {path} is not valid JSON ({e}); the annotation list is "
+                       f"either ActivityNet-style JSON or a .csv with {CSV_HEADER}") from e
   return parse_annotations(data, split, source=path)
+
+
+def _keep(subset: Any, split: str | None) -> bool:
+  if not split or subset in (None, ""):
+    return True
+  return str(subset).lower() in SUBSET_ALIASES.get(split, (split,))
+
+
+def load_csv_annotations(path: str, split: str | None = None) -> dict[str, dict[str, Any]]:
+  """``load_annotations`` of a ``label,youtube_id,time_start,time_end,split`` CSV."""
+  with open(path, encoding="utf-8-sig", newline="") as f:
+    reader = csv.DictReader(f)
+    fields = [c.strip() for c in (reader.fieldnames or [])]
+    absent = [c for c in ("label", "youtube_id", "time_start", "time_end") if c not in fields]
+    if absent:
+      hint = (" It has no labels: the unlabelled test list of the first release? The CVDF "
+              "mirror's annotations/test.csv is labelled." if absent == ["label"] else "")
+      raise ValueError(f"kinetics400: {path} lacks columns {absent} (has {fields}); expected "
+                       f"the header {CSV_HEADER}.{hint}")
+    out = {}
+    for raw in reader:
+      row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+      if not _keep(row.get("split"), split) or row["youtube_id"] in out:
+        continue
+      try:
+        segment = (float(row["time_start"]), float(row["time_end"]))
+      except ValueError as e:
+        raise ValueError(f"kinetics400: {path} line {reader.line_num}: time_start / time_end "
+                         f"must be numbers, got {row['time_start']!r}, "
+                         f"{row['time_end']!r}") from e
+      out[row["youtube_id"]] = {"label": row["label"], "segment": segment,
+                                "subset": row.get("split")}
+  return out
 
 
 def parse_annotations(data: Any, split: str | None = None,
                       source: str = "annotations") -> dict[str, dict[str, Any]]:
-  """``load_annotations`` of an already-loaded JSON object."""
+  """``load_annotations`` of an already-loaded ActivityNet-style JSON object."""
   if isinstance(data, dict) and isinstance(data.get("database"), dict):
     data = data["database"]
   if not isinstance(data, dict):
     raise ValueError(f"kinetics400: {source} is not an ActivityNet-style {{ytid: entry}} dict")
-  aliases = SUBSET_ALIASES.get(split, (split,)) if split else None
   out = {}
   for ytid, entry in data.items():
     if not isinstance(entry, dict):
       continue
     subset = entry.get("subset")
-    if aliases and subset is not None and str(subset).lower() not in aliases:
+    if not _keep(subset, split):
       continue
     anno = entry.get("annotations")
     if isinstance(anno, list):  # ActivityNet proper: a list of segments; take the first.
@@ -87,12 +141,14 @@ def parse_annotations(data: Any, split: str | None = None,
 
 
 def find_annotation(root: str, split: str) -> tuple[str | None, bool]:
-  """(path, split_specific) of the annotation JSON under ``root``, or (None, False)."""
-  for rel in (os.path.join("annotations", f"{split}.json"), f"{split}.json"):
-    if os.path.isfile(os.path.join(root, rel)):
-      return os.path.join(root, rel), True
-  for pattern in (os.path.join("annotations", "*.json"), "*.json"):
-    files = sorted(glob.glob(os.path.join(root, pattern)))
+  """(path, split_specific) of the annotation JSON or CSV under ``root``, or (None, False)."""
+  for folder in (os.path.join(root, "annotations"), root):
+    for ext in ANNOTATION_EXTENSIONS:
+      if os.path.isfile(os.path.join(folder, split + ext)):
+        return os.path.join(folder, split + ext), True
+  for folder in (os.path.join(root, "annotations"), root):
+    files = sorted(p for ext in ANNOTATION_EXTENSIONS
+                   for p in glob.glob(os.path.join(folder, "*" + ext)))
     named = [p for p in files if split in os.path.basename(p).lower()]
     if named:
       return named[0], True
@@ -111,7 +167,7 @@ def kinetics400(root: str, *, split: str = "test", fixed_grammar: bool = False,
   """Reads the frames of Kinetics-400 ``split``; see the module docstring.
 
   Args:
-    root: the dataset folder (images/<split>/..., annotations/<split>.json).
+    root: the dataset folder (images/<split>/..., annotations/<split>.{json,csv}).
     split: 'test' (the paper's), 'val' or 'train'.
     fixed_grammar: unused (the template has no article).
     paper_protocol: unused (the reference's ids and prompts are consistent; only the class
@@ -159,9 +215,10 @@ def kinetics400(root: str, *, split: str = "test", fixed_grammar: bool = False,
       counts["label_differs_from_annotation"] += 1
   info = {
       "split": split,
-      "layout": "images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg + ActivityNet JSON",
+      "layout": _LAYOUT,
       "root": root,
       "annotation": anno_path,
+      "annotation_format": anno_path and os.path.splitext(anno_path)[1][1:].lower(),
       "crop": "none (whole frame)",
       "num_examples": len(examples),
       "num_annotated_clips": len(annotations),

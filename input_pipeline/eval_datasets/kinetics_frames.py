@@ -1,11 +1,14 @@
 r"""Extracts one frame per annotated Kinetics clip: the layout ``kinetics.py`` reads.
 
-  python -m input_pipeline.eval_datasets.kinetics_frames --videos=DIR --annotations=JSON \
+  python -m input_pipeline.eval_datasets.kinetics_frames --videos=DIR --annotations=FILE \
       --out=ROOT [--split=test] [--subset=test] [--workers=8] [--overwrite]
 
-For every clip of the ActivityNet-style annotation JSON (``{ytid: {"annotations": {"label",
-"segment": [start, end]}, "subset"}}``, with or without a ``"database"`` wrapper; see
-``kinetics.py``) whose video is found under ``--videos`` (searched recursively), writes the
+``--annotations`` is either distributed format of the clip list (see ``kinetics.py``): the
+ActivityNet-style JSON (``{ytid: {"annotations": {"label", "segment": [start, end]},
+"subset"}}``, with or without a ``"database"`` wrapper) or the CSV of the CVDF mirror
+(``k400/annotations/test.csv``: ``label,youtube_id,time_start,time_end,split``), told apart by
+the ``.csv`` extension. For every clip whose video is found under ``--videos`` (searched
+recursively, e.g. the mirror's extracted ``k400/test/``), writes the
 **middle frame of the annotated segment**, at ``(start + end) / 2`` seconds, as
 ``ROOT/images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg`` (start and end truncated to
 integer seconds, as the reference names them). The reference's extraction rule is unknown;
@@ -20,7 +23,7 @@ segment's middle is taken to be a trimmed clip. Any container PyAV opens is acce
 
 Prints the number of frames written, already present (skipped unless ``--overwrite``), clips
 whose video is missing, and failures (with reasons). ``--subset`` keeps only the entries whose
-``subset`` is that split (default: every entry of the file).
+``subset`` (JSON) or ``split`` column (CSV) is that split (default: every entry of the file).
 """
 
 from __future__ import annotations
@@ -143,10 +146,10 @@ def extract_middle_frames(videos_dir: str, annotations: str | Mapping[str, Any],
 
   Args:
     videos_dir: folder holding the videos (searched recursively).
-    annotations: path of the ActivityNet-style JSON, or its loaded content.
+    annotations: path of the annotation JSON or CSV, or the loaded JSON content.
     out_root: the Kinetics dataset folder; frames go to ``out_root/images/<split>/``.
     split: the split folder name written.
-    subset: keep only entries whose ``subset`` is this split (None: all entries).
+    subset: keep only entries of this split (``subset`` / ``split`` column; None: all).
     overwrite: rewrite frames that already exist.
     workers: decoding processes (1: in this process).
     verbose: print progress every 1000 clips.
@@ -209,7 +212,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
       prog="python -m input_pipeline.eval_datasets.kinetics_frames",
       description="Middle frame of every annotated Kinetics clip -> images/<split>/<label>/.")
   parser.add_argument("--videos", required=True, help="Folder of the videos (recursive).")
-  parser.add_argument("--annotations", required=True, help="ActivityNet-style JSON.")
+  parser.add_argument("--annotations", required=True,
+                      help="ActivityNet-style JSON, or CSV (label,youtube_id,time_start,"
+                           "time_end,split).")
   parser.add_argument("--out", required=True, help="Kinetics dataset folder (ROOT).")
   parser.add_argument("--split", default="test", help="Split folder name (default: test).")
   parser.add_argument("--subset", default=None,

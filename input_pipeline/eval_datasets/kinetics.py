@@ -58,9 +58,9 @@ ANNOTATION_EXTENSIONS = (".json", ".csv")
 _LAYOUT = ("images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg + annotations/<split>.json "
            f"(ActivityNet style) or annotations/<split>.csv ({CSV_HEADER})")
 _HINT = (f"Expected layout under the dataset folder: {_LAYOUT}; the annotation is optional. "
-         "Put one frame per clip in images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg "
-         "(python -m input_pipeline.eval_datasets.kinetics_frames --videos=DIR "
-         "--annotations=JSON_OR_CSV --out=ROOT extracts them from the Kinetics-400 videos).")
+         "python -m input_pipeline.eval_datasets.kinetics_frames --videos=DIR "
+         "--annotations=JSON_OR_CSV --out=ROOT extracts the frames from the Kinetics-400 "
+         "videos.")
 
 
 def load_annotations(path: str, split: str | None = None) -> dict[str, dict[str, Any]]:
@@ -103,7 +103,7 @@ def load_csv_annotations(path: str, split: str | None = None) -> dict[str, dict[
     for raw in reader:
       row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
       if not _keep(row.get("split"), split) or row["youtube_id"] in out:
-        continue
+        continue  # another split's row, or a second clip of a video (keyed by ytid as JSON)
       try:
         segment = (float(row["time_start"]), float(row["time_end"]))
       except ValueError as e:

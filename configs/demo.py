@@ -67,7 +67,6 @@ def get_config(arg: str = "focusclip"):
   c.train.eval_every_steps = 100  # validation loss for the curves
   c.train.dropout_rng = "rbg"
   c.data.builder_config = "gpt-4-224px"
-  c.data.shuffle_buffer_size = 1024
   c.eval.tasks = ("stanford40", "lagenda_body")
   c.eval.batch_size = 64
   c.eval.evaluators = ("val_loss",)

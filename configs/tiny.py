@@ -1,4 +1,4 @@
-"""A tiny FocusCLIP for tests and smoke runs on CPU (seconds per step on 2 cores).
+"""A tiny FocusCLIP for tests and smoke runs on CPU.
 
 The paper recipe with a 2-layer width-32 ViT on 32 px images (patch 8), a 2-layer width-32
 BERT on 16 tokens, random init and batch 8. The tokenizer is the bert-base-uncased
@@ -33,7 +33,6 @@ def get_config():
   config.data.synthetic_examples = 64
   config.train.log_every_steps = 1
   config.train.checkpoint_every_steps = 2
-  config.data.shuffle_buffer_size = 64
   config.eval.batch_size = 8
   config.train.dropout_rng = "rbg"  # halves the step's compile time on CPU
   return config

@@ -56,8 +56,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.remat_policy = "none"  # none | full | dots | dots_no_batch
   c.model.scan_layers = False  # nn.scan over blocks (faster compiles, same numbers)
   # Random bits per dropout decision: 16 = one 32-bit word decides two elements (half the
-  # threefry work; drop probability quantised to 1/65536, 0.1 -> 0.1000061; 0.8 s/step faster
-  # on CPU, BENCHMARKS.md) | 32 = flax's nn.Dropout (a float uniform per element).
+  # threefry work; drop probability quantised to 1/65536, 0.1 -> 0.1000061; step times in
+  # BENCHMARKS.md) | 32 = flax's nn.Dropout (a float uniform per element).
   c.model.dropout_bits = 16
 
   c.model.image = ml_collections.ConfigDict()
@@ -167,7 +167,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.augment.crop_area = (0.5, 1.0)  # fraction of the image area
   c.data.augment.crop_aspect_ratio = (3 / 4, 4 / 3)
   c.data.augment.hflip = False
-  c.data.shuffle_buffer_size = 16384
   c.data.prefetch = 2
   c.data.synthetic_examples = 256  # dataset 'synthetic': random examples per train split
 
@@ -229,6 +228,35 @@ def _positive(v):
 
 def _non_negative(v):
   return None if isinstance(v, (int, float)) and v >= 0 else "must be >= 0"
+
+
+# Optimizer and loss values end up as float32 on device: 1e39 is finite in Python, Inf there.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _is_finite_number(v) -> bool:
+  return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+          and abs(v) <= _FLOAT32_MAX)
+
+
+def _finite(v):
+  return None if _is_finite_number(v) else "must be a finite number (float32)"
+
+
+def _finite_positive(v):
+  return None if _is_finite_number(v) and v > 0 else "must be a finite number > 0"
+
+
+def _finite_non_negative(v):
+  return None if _is_finite_number(v) and v >= 0 else "must be a finite number >= 0"
+
+
+def _decay_rate(v):
+  return None if _is_finite_number(v) and 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _non_negative_int(v):
+  return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "must be an int >= 0"
 
 
 def _range_pair(lo, hi):
@@ -295,6 +323,8 @@ def _lr_multipliers(v):
   for item in v:
     if len(item) != 2 or not isinstance(item[1], (int, float)):
       return f"items must be (regex, multiplier); got {item!r}"
+    if not _is_finite_number(item[1]) or item[1] < 0:
+      return f"multipliers must be finite numbers >= 0; got {item!r}"
   return _regexes([r for r, _ in v])
 
 
@@ -320,13 +350,23 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.text.attention_dropout": _non_negative,
     "model.focus.alpha_param": _choice("unconstrained", "sigmoid", "clipped"),
     "loss.type": _choice("ntxent", "clip", "siglip"),
-    "loss.temperature": _positive,
+    "loss.temperature": _finite_positive,
+    "loss.logit_scale_init": _finite,
+    "loss.logit_scale_max": _finite,
+    "loss.logit_bias_init": _finite,
     "loss.terms": _loss_terms,
     "optim.name": _choice("sgd", "adamw"),
-    "optim.learning_rate": _non_negative,
-    "optim.weight_decay": _non_negative,
+    "optim.learning_rate": _finite_positive,
+    "optim.momentum": _decay_rate,
+    "optim.b1": _decay_rate,
+    "optim.b2": _decay_rate,
+    "optim.eps": _finite_positive,  # Adam divides by sqrt(v) + eps; v is 0 for unused rows
+    "optim.weight_decay": _finite_non_negative,
     "optim.schedule": _choice("constant", "warmup_cosine"),
-    "optim.warmup_steps": _non_negative,
+    "optim.warmup_steps": _non_negative_int,
+    "optim.end_lr_factor": _finite_non_negative,
+    # <= 0 disables clipping; NaN would disable it silently (NaN > 0 is False).
+    "optim.grad_clip_norm": _finite,
     "optim.frozen": _regexes,
     "optim.lr_multipliers": _lr_multipliers,
     "train.batch_size": _positive,

@@ -56,12 +56,10 @@ def source(config) -> pipeline.Source:
       raise ValueError(f"cub: no split {split!r}; have {sorted(splits)}")
     return len(splits[split].examples)
 
-  def records(split, process_index, process_count):
-    n = num_examples(split)
+  def read(split, indices):
+    num_examples(split)
     split_id = sorted(splits).index(split)
-    return tf.data.Dataset.from_tensor_slices({
-        "index": np.arange(n, dtype=np.int64),
-        "split": np.full(n, split_id, np.int64)}).shard(process_count, process_index)
+    return {"split": tf.fill(tf.shape(indices), tf.constant(split_id, tf.int64))}
 
   names = sorted(splits)
 
@@ -96,4 +94,4 @@ def source(config) -> pipeline.Source:
             "text_ids": tf.ensure_shape(ids, [L]), "text_mask": tf.ensure_shape(mask, [L]),
             "id": tf.ensure_shape(key, [])}
 
-  return pipeline.Source(name="cub", num_examples=num_examples, records=records, decode=decode)
+  return pipeline.Source(name="cub", num_examples=num_examples, read=read, decode=decode)

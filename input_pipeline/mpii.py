@@ -31,6 +31,7 @@ import tensorflow_datasets as tfds
 
 from input_pipeline import heatmaps as heatmaps_lib
 from input_pipeline import pipeline
+from input_pipeline import random_access
 
 NAME = "mpii_pose_descriptions"
 
@@ -55,6 +56,11 @@ def get_builder(config):
         f"The dataset {name} is not prepared in {builder.data_dir}. Prepare it once with\n  "
         f"{prepare_command(config)}\n(see README: 'Data'), or train on "
         "--config.data.dataset=synthetic.")
+  if not random_access.has_array_record(builder.data_dir):
+    raise FileNotFoundError(
+        f"The dataset {name} in {builder.data_dir} has no array_record copy, which the "
+        "training pipeline reads by record index (datasets prepared before it was added). "
+        f"Add it by running the prepare command again:\n  {prepare_command(config)}")
   return builder
 
 
@@ -103,11 +109,20 @@ def source(config) -> pipeline.Source:
       raise ValueError(f"{NAME}: no split {split!r}; prepared: {list(builder.info.splits)}")
     return builder.info.splits[split].num_examples
 
-  def records(split, process_index, process_count):
+  readers = {}
+
+  def read(split, indices):
     num_examples(split)
-    sub = tfds.even_splits(split, n=process_count)[process_index]
-    return builder.as_dataset(split=sub, shuffle_files=False, decoders=decoders,
-                              read_config=tfds.ReadConfig(try_autocache=False))
+    if split not in readers:
+      readers[split] = random_access.IndexReader(builder.data_dir, split)
+    return {"serialized": readers[split].read_tf(indices)}
+
+  def parsed(fn):
+    """decode(record) on the parsed tf.Example (+ the pipeline's 'index', '_epoch')."""
+    def wrapped(r):
+      fields = builder.info.features.deserialize_example(r["serialized"], decoders=decoders)
+      return fn(dict(fields, **{k: v for k, v in r.items() if k != "serialized"}))
+    return wrapped
 
   resize_mode = config.data.resize
   if resize_mode == "center_crop" and prepared is not None:
@@ -198,8 +213,8 @@ def source(config) -> pipeline.Source:
 
   augmenting = aug.random_resized_crop or aug.hflip or choice == "random"
   return pipeline.Source(name=f"{NAME}/{config.data.builder_config}",
-                         num_examples=num_examples, records=records, decode=decode,
-                         decode_train=decode_train if augmenting else None)
+                         num_examples=num_examples, read=read, decode=parsed(decode),
+                         decode_train=parsed(decode_train) if augmenting else None)
 
 
 def _example_seed(seed: int, r):

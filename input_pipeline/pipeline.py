@@ -1,26 +1,34 @@
 """The interface between data sources and the train loop: ``create_datasets(config)``.
 
-A *source* (``Source``) knows a dataset's splits: how many examples each has, how to read a
-process's slice of a split as raw records in a fixed order (cheap to skip: no decoding), and
-how to decode a record into a model example:
+A *source* (``Source``) knows a dataset's splits: how many examples each has, how to read
+records by their index in the split (random access, no decoding), and how to decode a record
+into a model example:
 
   image      float32 [S, S, 3] in [0, 1]
   heatmap    float32 [S, S, 1] in [0, 1]
   text_ids   int32   [L]
   text_mask  int32   [L]
-  id         int64   example index (bookkeeping; not sent to the device)
+  id         int64   example id (bookkeeping; not sent to the device)
+  index      int64   the record's index in its split (added by the pipeline; host only)
 
-``train_iterator`` turns a source into this process's infinite stream of batches of
-``global_batch / process_count`` examples, in an order that is a pure function of
-(config.seed, step): epoch e is the process's slice shuffled with seed (seed, e); a run
-resumed at step k skips exactly the k * local_batch records it would have consumed, before
-decoding. ``eval_iterator`` yields every example of a split once, padding the last batch with
-zeros and a ``_mask`` so that every process runs the same number of batches.
+Training order (``train_iterator``): epoch e is the permutation ``epoch_permutation(seed, e,
+n)`` of the split's n records; the *global* batch of step s is its slice
+``[k * B, (k + 1) * B)`` with ``e, k = divmod(s, n // B)`` (the last ``n mod B`` records of
+each permutation are left out of that epoch). Process p of P reads rows
+``[p * B / P, (p + 1) * B / P)`` of that batch, and the devices of a process take consecutive
+rows, so the global batch laid out over the mesh -- and with it every loss -- is a function of
+(seed, step) alone, whatever the number of processes and devices. Resuming at step s computes
+that epoch's permutation and reads from there: no earlier records are read or skipped.
+
+``eval_iterator`` yields every example of a split once, in index order: global batch b is
+records ``[b * B, (b + 1) * B)``, split over processes the same way, the last one padded with
+zeros and a ``_mask``, so that every process runs the same number of batches.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Callable, Iterator
 
@@ -35,17 +43,18 @@ class Source:
   """A dataset as seen by the pipeline.
 
   num_examples(split) -> global number of examples of ``split``.
-  records(split, process_index, process_count) -> tf.data.Dataset of raw records of this
-      process's slice (disjoint across processes), always in the same order.
-  decode(record) -> example dict (tf ops; runs inside ``tf.data.Dataset.map``).
+  read(split, indices) -> the raw records at ``indices`` (int64 tensor [n], inside
+      ``tf.data``): a dict of tensors with a leading axis n (e.g. serialized examples).
+  decode(record) -> example dict of one record (tf ops; runs inside ``tf.data.Dataset.map``).
   decode_train(record) -> the same for training (augmentation); defaults to ``decode``.
-      Training records carry '_epoch' so that random choices can be a function of
-      (seed, epoch, example) -- and hence be repeated exactly after a resume.
+      Records carry 'index' (the record's index in the split) and, for training, '_epoch',
+      so that random choices can be a function of (seed, epoch, example) -- and hence be
+      repeated exactly after a resume.
   """
 
   name: str
   num_examples: Callable[[str], int]
-  records: Callable[[str, int, int], tf.data.Dataset]
+  read: Callable[[str, tf.Tensor], dict]
   decode: Callable[[dict], dict]
   decode_train: Callable[[dict], dict] | None = None
 
@@ -63,83 +72,129 @@ class Datasets:
   steps_per_epoch: int
   process_index: int
   process_count: int
-  shuffle_buffer_size: int
   seed: int
   prefetch: int = 2
 
   def train_iter(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
     """This process's batches from global step ``start_step`` on (infinite)."""
     return train_iterator(
-        self.source, self.train_split, local_batch=self.local_batch_size, seed=self.seed,
+        self.source, self.train_split, global_batch=self.global_batch_size, seed=self.seed,
         start_step=start_step, process_index=self.process_index,
-        process_count=self.process_count, shuffle_buffer_size=self.shuffle_buffer_size,
-        prefetch=self.prefetch)
+        process_count=self.process_count, prefetch=self.prefetch)
 
   def eval_iter(self, split: str | None = None) -> Iterator[dict[str, np.ndarray]]:
     split = split or self.val_split
     if split is None:
       raise ValueError(f"dataset {self.source.name!r} has no validation split configured")
-    return eval_iterator(self.source, split, local_batch=self.local_batch_size,
+    return eval_iterator(self.source, split, global_batch=self.global_batch_size,
                          process_index=self.process_index, process_count=self.process_count)
 
 
-def steps_per_epoch(num_examples: int, global_batch: int, process_count: int) -> int:
-  local_batch = global_batch // process_count
-  steps = (num_examples // process_count) // local_batch
+def steps_per_epoch(num_examples: int, global_batch: int) -> int:
+  """Full global batches per epoch (the same for any number of processes)."""
+  steps = num_examples // global_batch
   if steps < 1:
-    raise ValueError(
-        f"{num_examples} examples over {process_count} processes cannot fill one batch of "
-        f"{global_batch}; lower config.train.batch_size")
+    raise ValueError(f"{num_examples} examples cannot fill one batch of {global_batch}; lower "
+                     "config.train.batch_size")
   return steps
 
 
-def _epoch_seed(seed: int, epoch):
-  return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
+@functools.lru_cache(maxsize=2)
+def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  """The order of the records in epoch ``epoch``: a permutation of range(num_examples)."""
+  rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed) % 2**63,
+                                                                     int(epoch)])))
+  perm = rng.permutation(num_examples).astype(np.int64)
+  perm.flags.writeable = False
+  return perm
 
 
-def train_iterator(source: Source, split: str, *, local_batch: int, seed: int, start_step: int,
-                   process_index: int, process_count: int, shuffle_buffer_size: int,
-                   prefetch: int = 2, as_numpy: bool = True):
-  """Infinite, deterministic stream of this process's training batches from ``start_step``."""
-  n = source.num_examples(split)
-  spe = steps_per_epoch(n, local_batch * process_count, process_count)
-  per_epoch = spe * local_batch
-  start_epoch, skip_steps = divmod(int(start_step), spe)
-  records = source.records(split, process_index, process_count)
-  buffer = max(1, min(shuffle_buffer_size, n))
+def global_batch_indices(seed: int, step: int, num_examples: int, global_batch: int
+                         ) -> np.ndarray:
+  """Record indices of the global batch of ``step`` (all processes together)."""
+  epoch, k = divmod(int(step), steps_per_epoch(num_examples, global_batch))
+  return epoch_permutation(seed, epoch, num_examples)[k * global_batch:(k + 1) * global_batch]
 
-  def epoch(e):
-    # '_epoch' lets a decoder vary per epoch deterministically (e.g. which description).
-    return records.map(lambda r: dict(r, _epoch=e)).shuffle(
-        buffer, seed=_epoch_seed(seed, e), reshuffle_each_iteration=False).take(per_epoch)
 
-  ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch)
-  ds = ds.skip(skip_steps * local_batch)  # before decoding: resuming costs record reads only
-  ds = ds.map(source.decode_train or source.decode, num_parallel_calls=tf.data.AUTOTUNE,
-              deterministic=True)
-  ds = ds.batch(local_batch, drop_remainder=True)
-  ds = ds.prefetch(prefetch)
+def _local_rows(global_batch: int, process_index: int, process_count: int) -> slice:
+  if global_batch % process_count:
+    raise ValueError(f"global batch {global_batch} is not divisible by the {process_count} "
+                     "processes")
+  local = global_batch // process_count
+  return slice(process_index * local, (process_index + 1) * local)
+
+
+def _options() -> tf.data.Options:
   options = tf.data.Options()
   options.deterministic = True
   options.experimental_optimization.map_parallelization = True
-  ds = ds.with_options(options)
+  return options
+
+
+def _records(source: Source, split: str, index_batches: tf.data.Dataset) -> tf.data.Dataset:
+  """Dataset of (indices [n], epoch) -> dataset of single raw records with 'index', '_epoch'."""
+  def read(indices, epoch):
+    records = dict(source.read(split, indices))
+    records["index"] = indices
+    records["_epoch"] = tf.fill(tf.shape(indices), epoch)
+    return records
+  ds = index_batches.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.unbatch()
+
+
+def _decoder(decode):
+  def fn(record):
+    return dict(decode(record), index=record["index"])
+  return fn
+
+
+def train_iterator(source: Source, split: str, *, global_batch: int, seed: int,
+                   start_step: int, process_index: int, process_count: int, prefetch: int = 2,
+                   as_numpy: bool = True):
+  """Infinite, deterministic stream of this process's rows of the global batches from
+  ``start_step`` on (see the module docstring for the order)."""
+  n = source.num_examples(split)
+  spe = steps_per_epoch(n, global_batch)
+  rows = _local_rows(global_batch, process_index, process_count)
+  local = rows.stop - rows.start
+
+  def step_rows(step):
+    return global_batch_indices(seed, int(step), n, global_batch)[rows], step // spe
+
+  def index_batch(step):
+    indices, epoch = tf.numpy_function(step_rows, [step], [tf.int64, tf.int64], stateful=False)
+    return tf.ensure_shape(indices, [local]), tf.ensure_shape(epoch, [])
+
+  ds = tf.data.Dataset.range(int(start_step), np.iinfo(np.int64).max).map(index_batch)
+  ds = _records(source, split, ds)
+  ds = ds.map(_decoder(source.decode_train or source.decode),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(local, drop_remainder=True).prefetch(prefetch).with_options(_options())
   return ds.as_numpy_iterator() if as_numpy else ds
 
 
-def eval_iterator(source: Source, split: str, *, local_batch: int, process_index: int,
+def eval_iterator(source: Source, split: str, *, global_batch: int, process_index: int,
                   process_count: int):
-  """Every example of ``split`` once; last batch zero-padded; '_mask' marks real examples.
+  """Every example of ``split`` once; the last batch zero-padded; '_mask' marks real examples.
 
-  All processes yield the same number of batches (ceil of the largest slice / local_batch).
+  Global batch b holds records [b * B, (b + 1) * B); every process yields ceil(n / B) batches.
   """
   n = source.num_examples(split)
-  num_batches = math.ceil(math.ceil(n / process_count) / local_batch)
-  ds = source.records(split, process_index, process_count)
-  ds = ds.map(source.decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  rows = _local_rows(global_batch, process_index, process_count)
+  local = rows.stop - rows.start
+  num_batches = math.ceil(n / global_batch)
+  positions = (np.arange(num_batches)[:, None] * global_batch +
+               np.arange(rows.start, rows.stop)[None]).reshape(-1)
+  real = positions < n
+  positions = positions[real]  # padding rows are only at the end of this process's stream
+  ds = tf.data.Dataset.from_tensor_slices(positions.astype(np.int64)).batch(local)
+  ds = _records(source, split, ds.map(lambda i: (i, tf.constant(0, tf.int64))))
+  ds = ds.map(_decoder(source.decode), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.map(lambda ex: dict(ex, _mask=tf.constant(True)))
-  pad = ds.take(1).map(lambda ex: tf.nest.map_structure(tf.zeros_like, ex)).repeat()
-  ds = ds.concatenate(pad).take(num_batches * local_batch)
-  ds = ds.batch(local_batch, drop_remainder=True).prefetch(2)
+  if not real.all():
+    zeros = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
+    ds = ds.concatenate(tf.data.Dataset.from_tensors(zeros).repeat(int((~real).sum())))
+  ds = ds.batch(local, drop_remainder=True).prefetch(2).with_options(_options())
   return ds.as_numpy_iterator()
 
 
@@ -169,10 +224,9 @@ def create_datasets(config, *, process_index: int | None = None,
       global_batch_size=config.train.batch_size,
       local_batch_size=config.train.batch_size // process_count,
       num_train_examples=n,
-      steps_per_epoch=steps_per_epoch(n, config.train.batch_size, process_count),
+      steps_per_epoch=steps_per_epoch(n, config.train.batch_size),
       process_index=process_index,
       process_count=process_count,
-      shuffle_buffer_size=config.data.shuffle_buffer_size,
       seed=config.seed,
       prefetch=config.data.prefetch,
   )

@@ -16,6 +16,8 @@ import os
 from absl import app
 from absl import flags
 
+from input_pipeline import random_access
+
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "MPII images/ + descriptions/.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
 _CONFIG = flags.DEFINE_string("config", "gpt-4-224px", "Builder config name.")
@@ -39,6 +41,9 @@ def prepare(manual_dir: str, config_name: str = "gpt-4-224px", data_dir: str | N
                     min_sigma=min_sigma)
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  # The training pipeline reads records by index (input_pipeline/random_access.py); this also
+  # completes datasets prepared before it did.
+  random_access.add_array_record_copy(builder.data_dir)
   return builder
 
 

@@ -32,25 +32,27 @@ def from_arrays(name: str, splits: Mapping[str, Mapping[str, np.ndarray]],
                 decode=decode_uint8) -> pipeline.Source:
   """A Source over in-memory arrays: {split: {field: array with leading example axis}}.
 
-  Each split needs an 'id' field (added as arange if absent). Process p of P gets examples
-  p, p+P, p+2P, ... (disjoint, in a fixed order).
+  Each split needs an 'id' field (added as arange if absent). Records are read by index.
   """
   splits = {s: dict(f) for s, f in splits.items()}
   for fields in splits.values():
     n = len(next(iter(fields.values())))
     fields.setdefault("id", np.arange(n, dtype=np.int64))
+  tensors = {}
 
   def num_examples(split):
     if split not in splits:
       raise ValueError(f"{name}: no split {split!r}; have {sorted(splits)}")
     return len(splits[split]["id"])
 
-  def records(split, process_index, process_count):
+  def read(split, indices):
     num_examples(split)
-    ds = tf.data.Dataset.from_tensor_slices(splits[split])
-    return ds.shard(process_count, process_index)
+    if split not in tensors:  # eager tensors, built once and captured by every pipeline
+      with tf.init_scope():
+        tensors[split] = {k: tf.constant(v) for k, v in splits[split].items()}
+    return {k: tf.gather(v, indices) for k, v in tensors[split].items()}
 
-  return pipeline.Source(name=name, num_examples=num_examples, records=records, decode=decode)
+  return pipeline.Source(name=name, num_examples=num_examples, read=read, decode=decode)
 
 
 def make_examples(num: int, image_size: int, max_length: int, seed: int,

@@ -33,6 +33,11 @@ def _record(name, people, description, activity="sports, running", activity_id=7
 def make_manual_dir(root, num_good_train=5, num_val=3, seed=0, size=(W, H)):
   """Writes images/ and descriptions/ under ``root``; returns the expected outcome.
 
+  Training records: ``num_good_train`` plain ones, then one each of: zero-width parts (kept),
+  corrupt JPEG, missing image, no description, one visible joint (skipped), joints past every
+  image edge (kept), a head drawable only through a joint above the image (kept), broken
+  people beside a good one (kept, see ``people`` in the result), a person outside (skipped).
+
   ``size`` (width, height) of the generated images; keypoints are laid out for 96 x 64 and
   scaled to it.
   """
@@ -85,6 +90,42 @@ def make_manual_dir(root, num_good_train=5, num_val=3, seed=0, size=(W, H)):
   name = "000000104.jpg"
   image(name)
   train.append(_record(name, [_person(rng, visible=1)], "Barely visible."))
+  # Real-format edge cases (kept). MPII annotates joints slightly past the image edges with
+  # kpts_vis 1 (e.g. a head top at y = -0.78); unannotated joints are [-1, -1], kpts_vis 0.
+  name = "000000105.jpg"
+  image(name)
+  p = _person(rng)
+  p["kpts"][9][1] = -0.78                         # head top above the top edge
+  p["kpts"][15][0] = -2.3                         # left wrist past the left edge
+  p["kpts"][10][0] = W + 1.7                      # right wrist past the right edge
+  p["kpts"][0][1] = H + 2.2                       # right ankle below the bottom edge
+  p["kpts"][5], p["kpts_vis"][5] = [-1.0, -1.0], 0  # left ankle not annotated
+  train.append(_record(name, [p], "A person at the edges of the image."))
+  # Only the head is drawable, through the head top above the image: the record exists only
+  # if that joint counts as visible (a rule "visible and x, y >= 0" would skip it).
+  name = "000000106.jpg"
+  image(name)
+  p = _person(rng, visible=0)
+  p["kpts"][8], p["kpts_vis"][8] = [50.0, 3.2], 1
+  p["kpts"][9], p["kpts_vis"][9] = [52.5, -0.78], 1
+  train.append(_record(name, [p], "Only a head at the top edge."))
+  # Broken people next to a good one: dropped or repaired, and counted; the record is kept.
+  name = "000000107.jpg"
+  image(name)
+  good, no_kpts, nan_joint, inf_joint, mismatched, outside = (_person(rng) for _ in range(6))
+  del no_kpts["kpts"]
+  nan_joint["kpts"][9][0] = float("nan")          # written as NaN (Python's json allows it)
+  inf_joint["kpts"][0][1] = float("inf")
+  mismatched["kpts_vis"] = mismatched["kpts_vis"][:15]
+  outside["kpts"] = [[x + 200.0, y] for x, y in outside["kpts"]]
+  train.append(_record(name, [good, no_kpts, nan_joint, inf_joint, mismatched, outside],
+                       "Several people, some badly annotated."))
+  # Its only person is entirely outside the image: skipped (no body part left).
+  name = "000000108.jpg"
+  image(name)
+  outside = _person(rng)
+  outside["kpts"] = [[x, y - 150.0] for x, y in outside["kpts"]]
+  train.append(_record(name, [outside], "A person above the image."))
   for i in range(num_val):
     name = f"{200 + i:09d}.jpg"
     image(name)
@@ -97,6 +138,10 @@ def make_manual_dir(root, num_good_train=5, num_val=3, seed=0, size=(W, H)):
     json.dump(train35, f)
   with open(os.path.join(desc, "gpt-3.5-turbo-0613", "val.json"), "w") as f:
     json.dump(val, f)
-  return {"train": num_good_train + 1, "validation": num_val,
+  return {"train": num_good_train + 4, "validation": num_val,
           "skipped_train": {"missing_image": 1, "unreadable_image": 1, "no_description": 1,
-                            "no_visible_body_part": 1}}
+                            "no_visible_body_part": 2, "person_without_keypoints": 1,
+                            "person_malformed": 1, "joint_invalid_coordinate": 2,
+                            "person_outside_image": 2},
+          # Image -> (indices of the stored people, {(person, joint) made unannotated}).
+          "people": {"000000107.jpg": ([0, 2, 3], {(1, 9), (2, 0)})}}

@@ -22,17 +22,24 @@ small records and decodes nothing large).
   llama-2               llama-2-70b-chat-hf train / val
   all                   every available description of each image (``descriptions``)
 
-Bad input never stops preparation: missing or unreadable images, records without a
-description, and records without any body part with >= 2 visible joints are skipped and
-counted; the counts are logged at the end and stored in the dataset metadata
-(``info.metadata['skipped']``).
+Keypoints are stored as in the files (x, y in original pixels, unannotated joints [-1, -1]);
+visibility is ``kpts_vis`` alone, so an annotated joint slightly outside the image stays
+visible and its parts are drawn clipped to the image.
+
+Bad annotations never stop preparation and never become heatmap content: missing or unreadable
+images, records without a description, and records without any body part with >= 2 visible
+joints are skipped; people without keypoints, malformed people, people outside the image and
+invalid joint coordinates are dropped (``records.py`` defines each). All are counted per split;
+the counts are logged at the end and stored in the dataset metadata
+(``info.metadata['skipped']``: record counters, then the ``person_*``/``joint_*`` counters).
+A description file that is not JSON or holds no records stops preparation with an error naming
+the file, and so does a split left with no usable example.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import logging
 import os
 from typing import Any, Iterator
@@ -41,6 +48,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from input_pipeline import heatmaps as heatmaps_lib
+from input_pipeline.mpii_pose_descriptions import records as records_lib
+from input_pipeline.mpii_pose_descriptions.records import has_body_part
+from input_pipeline.mpii_pose_descriptions.records import load_records  # noqa: F401  (re-export)
+from input_pipeline.mpii_pose_descriptions.records import merge_records
+from input_pipeline.mpii_pose_descriptions.records import NUM_JOINTS
+from input_pipeline.mpii_pose_descriptions.records import parse_people
 
 # Folder names of the released description sets (Hugging Face dataset
 # saifkhichi96/mpii-human-pose-captions), by TFDS config name.
@@ -51,7 +64,6 @@ LLM_FOLDERS = {
     "llama-2": "llama-2-70b-chat-hf",
 }
 MAX_TOKENS = 512  # stored token ids; shorter lengths are derived in the pipeline
-NUM_JOINTS = 16
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
 Put two things under the manual directory (--manual_dir):
@@ -99,27 +111,7 @@ def _configs():
   return out
 
 
-# ------------------------------------------------------------------------- JSON records
-
-
-def load_records(path: str) -> list[dict[str, Any]]:
-  """A description file -> list of per-image records (JSON list, dict or JSON lines)."""
-  with open(path, encoding="utf-8") as f:
-    text = f.read()
-  try:
-    data = json.loads(text)
-  except json.JSONDecodeError:
-    data = [json.loads(line) for line in text.splitlines() if line.strip()]
-  if isinstance(data, dict):
-    for key in ("data", "annotations", "images", "records"):
-      if isinstance(data.get(key), list):
-        data = data[key]
-        break
-    else:
-      data = [dict(v, image=v.get("image", k)) for k, v in data.items()]
-  if not isinstance(data, list):
-    raise ValueError(f"{path}: expected a list of per-image records")
-  return data
+# ------------------------------------------------------------------------- input files
 
 
 def find_description_dir(manual_dir: str) -> str:
@@ -163,47 +155,22 @@ def check_manual_dir(manual_dir: str, source: str) -> None:
         f"\n(manual_dir = {manual_dir})\n" + MANUAL_DOWNLOAD_INSTRUCTIONS)
 
 
-def people_arrays(record) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-  """-> keypoints [P,16,2] float32, visibility [P,16] int32, centers [P,2], scales [P]."""
-  people = record.get("people") or []
-  kpts = np.zeros((len(people), NUM_JOINTS, 2), np.float32)
-  vis = np.zeros((len(people), NUM_JOINTS), np.int32)
-  centers = np.zeros((len(people), 2), np.float32)
-  scales = np.zeros((len(people),), np.float32)
-  for i, p in enumerate(people):
-    k = np.asarray(p.get("kpts", []), np.float32).reshape(-1, 2)[:NUM_JOINTS]
-    kpts[i, :len(k)] = k
-    v = np.asarray(p.get("kpts_vis", []), np.float32).reshape(-1)[:NUM_JOINTS]
-    vis[i, :len(v)] = (v > 0).astype(np.int32)
-    vis[i] &= np.all(kpts[i] >= 0, axis=-1).astype(np.int32)  # [-1, -1] = not annotated
-    centers[i] = np.asarray(p.get("center", [0, 0]), np.float32)[:2]
-    scales[i] = float(p.get("scale", 0.0))
-  return kpts, vis, centers, scales
-
-
-def has_body_part(vis: np.ndarray) -> bool:
-  """True when some person has a body part with >= 2 visible joints."""
-  for _, joints in heatmaps_lib.BODY_PARTS:
-    if vis.shape[0] and np.any(vis[:, list(joints)].sum(axis=1) >= 2):
-      return True
-  return False
-
-
-def _description(record) -> str:
-  d = record.get("description")
-  if isinstance(d, (list, tuple)):
-    d = " ".join(str(x) for x in d if x)
-  return d.strip() if isinstance(d, str) else ""
-
-
 # ------------------------------------------------------------------------- the builder
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   """MPII Pose Descriptions with precomputed heatmaps."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release.",
+      "1.1.0": "Visibility is kpts_vis alone: annotated joints slightly outside the image "
+               "(e.g. a head top at y = -0.78) are no longer dropped, so their parts are drawn "
+               "(clipped to the image) and such records are no longer skipped. People without "
+               "keypoints, malformed people, people outside the image and non-finite joints "
+               "are dropped and counted instead of drawn; bad description files are errors "
+               "naming the file.",
+  }
   BUILDER_CONFIGS = _configs()
   DEFAULT_CONFIG_NAME = "gpt-4-224px"
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -258,26 +225,28 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self.info.metadata["tokenizer"] = self.tokenizer
     self.info.metadata["min_sigma"] = self.min_sigma
     files = split_files(manual_dir, cfg.source)
-    return {split: self._generate_examples(manual_dir, split, paths)
-            for split, paths in files.items() if paths}
+    # Read (and so check) every description file before TFDS starts writing anything.
+    merged = {split: merge_records(paths) for split, paths in files.items() if paths}
+    return {split: self._generate_examples(manual_dir, split, files[split], records)
+            for split, records in merged.items()}
 
-  def _generate_examples(self, manual_dir: str, split: str, files):
+  def _generate_examples(self, manual_dir: str, split: str, files, merged):
     from PIL import Image  # pylint: disable=g-import-not-at-top
     from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
     cfg = self.builder_config
     tok = tokenizer_lib.get_tokenizer(self.tokenizer, MAX_TOKENS)
     skipped = {"missing_image": 0, "unreadable_image": 0, "no_description": 0,
                "no_visible_body_part": 0}
+    dropped = {k: 0 for k in records_lib.PERSON_COUNTERS}
     self.info.metadata["skipped"][split] = skipped
-    merged = merge_records(files)
     kept = 0
     for name in sorted(merged):
       record, descriptions, sources = merged[name]
       if not descriptions:
         skipped["no_description"] += 1
         continue
-      kpts, vis, centers, scales = people_arrays(record)
-      if not has_body_part(vis):
+      people = parse_people(record, dropped)
+      if not has_body_part(people.vis):
         skipped["no_visible_body_part"] += 1
         continue
       path = os.path.join(manual_dir, "images", name)
@@ -295,12 +264,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         skipped["unreadable_image"] += 1
         continue
       w, h = img.size
-      example = self._images(img, raw, kpts, vis, (h, w))
+      people = records_lib.drop_people_outside(people, h, w, dropped)
+      if not has_body_part(people.vis):
+        skipped["no_visible_body_part"] += 1
+        continue
+      example = self._images(name, img, raw, people.kpts, people.vis, (h, w))
       ids, _ = tok(descriptions)
       example.update(
           image_name=name,
           original_size=np.array([h, w], np.int32),
-          keypoints=kpts, visibility=vis, centers=centers, scales=scales,
+          keypoints=people.kpts, visibility=people.vis, centers=people.centers,
+          scales=people.scales,
           activity=str(record.get("activity") or ""),
           activity_id=int(record.get("activity_id") if record.get("activity_id") is not None
                           else -1),
@@ -310,11 +284,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       )
       kept += 1
       yield name, example
-    total = sum(skipped.values())
-    logging.info("MPII Pose Descriptions %s: kept %d, skipped %d %s", split, kept, total, skipped)
-    print(f"[mpii_pose_descriptions/{cfg.name}] {split}: kept {kept}, skipped {total} {skipped}")
+    summary = (f"kept {kept}, skipped {sum(skipped.values())} records {skipped}; dropped "
+               f"people/joints {dropped}")
+    skipped.update(dropped)
+    logging.info("MPII Pose Descriptions %s: %s", split, summary)
+    print(f"[mpii_pose_descriptions/{cfg.name}] {split}: {summary}")
+    if not kept:
+      raise ValueError(
+          f"MPII Pose Descriptions {split}: no usable example in "
+          f"{', '.join(path for _, path in files)} ({summary}). Check that the images are in "
+          f"{os.path.join(manual_dir, 'images')} and that the files are the released ones.")
 
-  def _images(self, img, raw: bytes, kpts, vis, hw) -> dict[str, Any]:
+  def _images(self, name: str, img, raw: bytes, kpts, vis, hw) -> dict[str, Any]:
     """Image (+ heatmaps) features; resized with PIL bilinear as the reference's Resize."""
     from PIL import Image  # pylint: disable=g-import-not-at-top
     cfg = self.builder_config
@@ -322,7 +303,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # Reference heatmap: evaluated at the original resolution with its integer arithmetic,
     # written as uint8 (mask * 255, truncated) -- what its PNG files hold.
     ref = heatmaps_lib.heatmap_numpy(kpts, vis, h, w, min_sigma=self.min_sigma, fidelity=True)
-    ref_u8 = (ref * 255).astype(np.uint8)
+    ref_u8 = _quantise(ref, name, floor=True)
     if cfg.image_size is None:
       is_jpeg = raw[:3] == b"\xff\xd8\xff" and img.mode == "RGB"
       return {"image": io.BytesIO(raw) if is_jpeg else np.asarray(img),
@@ -333,30 +314,24 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     fast = heatmaps_lib.heatmap_for_image(kpts, vis, (h, w), (s, s), mode="fast",
                                           min_sigma=self.min_sigma)
     return {"image": _png(image), "heatmap": _png(heat),
-            "heatmap_fast": _png(np.round(fast * 255).astype(np.uint8))}
+            "heatmap_fast": _png(_quantise(fast, name, floor=False))}
+
+
+def _quantise(heat: np.ndarray, name: str, floor: bool) -> np.ndarray:
+  """[0, 1] map -> uint8 (x 255, truncated or rounded); a non-finite map is an error (uint8
+  would store NaN silently as 0)."""
+  if not np.isfinite(heat).all():
+    raise RuntimeError(f"{name}: the heatmap has non-finite values; this is a bug (the keypoints "
+                       "were validated): please report it with the image's record")
+  heat = heat * 255
+  return (heat if floor else np.round(heat)).astype(np.uint8)
 
 
 def _png(array: np.ndarray) -> io.BytesIO:
-  """Lossless PNG bytes with fast (level 1) compression: TF's encoder (level 6) costs
-  ~12 ms per 224 x 224 image, which dominated preparation time."""
+  """Lossless PNG bytes with fast (level 1) compression: TF's encoder (level 6) was the
+  largest cost of preparation (BENCHMARKS.md, "Input pipeline")."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   buf = io.BytesIO()
   Image.fromarray(np.asarray(array)).save(buf, format="PNG", compress_level=1)
   buf.seek(0)
   return buf
-
-
-def merge_records(files) -> dict[str, tuple[dict, list[str], list[str]]]:
-  """{image name: (record, descriptions, their sources)} over one or several LLM files."""
-  merged: dict[str, tuple[dict, list[str], list[str]]] = {}
-  for folder, path in files:
-    for record in load_records(path):
-      name = record.get("image")
-      if not name:
-        continue
-      entry = merged.setdefault(name, (record, [], []))
-      d = _description(record)
-      if d:
-        entry[1].append(d)
-        entry[2].append(folder)
-  return merged

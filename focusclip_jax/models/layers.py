@@ -85,8 +85,8 @@ class Dropout(nn.Module):
   the drop probability is quantised to 1/65536 (0.1 -> 0.1000061) and the kept values are
   scaled by the exact inverse of the quantised keep probability. With partitionable threefry
   (JAX's default) both are the same on any mesh. Dropout over BERT's attention maps is most of
-  the random numbers of the paper step (151M per step at batch 4): bits=16 is ~0.8 s/step
-  faster on 2 CPU cores (BENCHMARKS.md).
+  the random numbers of the paper step (151M per step at batch 4), so halving the random-number
+  work is visible in the step time (BENCHMARKS.md, "Train step (CPU)").
   """
 
   rate: float
@@ -184,7 +184,7 @@ def gelu(x):
 
   ``jax.nn.gelu(approximate=False)`` computes the same function as ``x * erfc(-x / sqrt(2)) / 2``;
   XLA:CPU expands ``erfc`` into an exponential and two branches that do not fuse into one
-  loop, and the train step of the paper recipe spent ~1.3 s of its 15 s in it (BENCHMARKS.md).
+  loop, a visible share of the paper recipe's step (BENCHMARKS.md, "Where the time goes").
   ``erf`` is one polynomial, and this is also the formula of the reference's ``torch.nn.GELU``
   and HF BERT's ``gelu``. It agrees with ``torch.nn.functional.gelu`` and the erfc form to
   1e-6 absolute (the difference is fp32 cancellation in ``1 + erf`` for x < -2.5, where GELU

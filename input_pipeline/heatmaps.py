@@ -41,19 +41,12 @@ NaN survives the sums and the clip and becomes a 1-px black stripe across the wh
 min_sigma = 0 a zero sigma is taken as the sigma -> 0 limit (1 on the centre line, 0
 elsewhere) rather than NaN. No output is ever NaN.
 
-Measured (``python benchmarks/heatmaps.py``: 1280x720 MPII-like random poses, 1-3 people,
-85% of joints visible, min_sigma = 1, 2 CPU cores):
-
-* fast vs fidelity at 224x224, 200 images: mean |fast - fidelity| = 0.0020 per pixel (0.010
-  where either is > 0.05), 99th percentile 0.036, max 0.81 (mean of per-image maxima 0.36).
-  The large differences are all at thin, near-axis-aligned limbs whose half-width at full
-  resolution is a few pixels (< 1 model pixel): fidelity's resize averages the thin ridge down
-  to a peak of ~0.2-0.3, while fast mode floors sigma at 1 model pixel and keeps its peak at 1.
-* speed per image: reference algorithm ~200 ms; ``heatmap_for_image(mode='fast')`` at 224x224
-  ~0.23 ms (~850x); ``heatmap_numpy`` at 1280x720 ~1.0 ms (~200x); the tf.function of
-  ``heatmap_for_image_tf(mode='fast')`` ~0.9 ms (call overhead); fidelity mode at 224x224
-  ~5.7 ms. With min_sigma = 0, ``heatmap_numpy(fidelity=True)`` equals the reference to 3e-7
-  wherever the reference is finite.
+Fast and fidelity maps differ mostly at thin, near-axis-aligned limbs whose half-width at full
+resolution is below one model pixel: fidelity's resize averages the thin ridge down, while fast
+mode floors sigma at 1 model pixel and keeps its peak at 1. With min_sigma = 0,
+``heatmap_numpy(fidelity=True)`` equals the reference (to 3e-7) wherever it is finite. The
+measured differences and the speed of each path against the reference algorithm are in
+BENCHMARKS.md ("Heatmaps"; ``python benchmarks/heatmaps.py``).
 
 ``heatmap_from_groups`` is the fast mode for any keypoint layout and grouping (used for CUB's
 15 bird parts, ``input_pipeline/eval_datasets/cub.py``).
@@ -107,7 +100,7 @@ del _i, _joints
 # Sentinel for masked-out joints in integer min/max (far beyond any image, no overflow in sums).
 _BIG = 2**40
 # Profile values below exp(-_MAX_Q) ~ 1e-12 are set to 0: far tails would otherwise be float32
-# subnormals (and products of tails underflow), which make the matmul ~5x slower on x86.
+# subnormals (and products of tails underflow), which x86 CPUs compute on a slow path.
 _MAX_Q = 27.6
 _MIN_G = np.float32(np.exp(-_MAX_Q))
 

@@ -94,7 +94,7 @@ SUPERSAMPLE = 2
 OCCLUSION_PROB = 0.02  # per joint: marked invisible although drawn
 KID_AGES = (5, 11)
 ADULT_AGES = (25, 60)
-NUM_TRAIN = 4000  # default training images (what `make demo` trains on; ~15 s to render)
+NUM_TRAIN = 4000  # default training images (what `make demo` trains on)
 TRAIN_KID_FRACTION = 0.3  # share of children among the people of the training images
 
 # Generator streams: rng = default_rng([seed, code, index]).

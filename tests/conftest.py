@@ -11,7 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tests compare runs with each other and with PyTorch at 1e-4..1e-5, not XLA's optimised code
-# paths: most optimisations off roughly halves compile times. Compiled executables are cached
+# paths, so most optimisations are off: compiles are shorter. Compiled executables are cached
 # on disk and shared by the xdist workers and the subprocesses tests start.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(

@@ -96,7 +96,7 @@ def per_image_ms(fn, poses, min_seconds: float = 0.0) -> float:
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--num_images", type=int, default=12,
-                      help="images timed (the reference takes ~0.3 s each)")
+                      help="images timed (the reference algorithm is slow: keep this small)")
   parser.add_argument("--num_diff_images", type=int, default=200,
                       help="images for the fast vs fidelity difference")
   parser.add_argument("--seed", type=int, default=0)

@@ -34,12 +34,12 @@ Numbers (all per chip unless said otherwise; from the compiled executable):
     example rise), so the largest batch that fits is not the most efficient one: compare
     FLOPs per example.
 
-Compile times on a 2-core CPU host: configs/tiny.py ~8 s; the paper recipe (ViT-B/16 +
-BERT-base, 512 tokens, fp32) ~3-9 min per batch that fits, ~40 s for one that does not
-(the compiler stops at RESOURCE_EXHAUSTED early). ``--config_override
-model.scan_layers=True`` compiles ~3x faster but is not a proxy: cost_analysis() counts the
-scanned layer loop once (FLOPs ~12x too low) and the scanned program keeps other buffers
-(per-chip temporaries ~3x higher), so fit checks should compile the configuration you run.
+A batch that does not fit fails early (the compiler stops at RESOURCE_EXHAUSTED), so the
+search spends most of its time on the batches that fit; compile times are in BENCHMARKS.md.
+``--config_override model.scan_layers=True`` compiles faster but is not a proxy:
+cost_analysis() counts the scanned layer loop once (FLOPs far too low) and the scanned program
+keeps other buffers (higher per-chip temporaries), so fit checks should compile the
+configuration you run.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def find_max_batch(compiler: Compiler, start: int, results: list, *, max_compile
   the two smallest compiled batches reaches the HBM. Once bracketed: plain bisection. Near the
   HBM limit the TPU compiler rematerialises (per-chip peak flattens, FLOPs per example grow),
   so memory is not affine there and only the compile decides; a batch that cannot fit fails
-  early (RESOURCE_EXHAUSTED in ~40 s for the paper recipe, vs ~5 min for a fitting compile).
+  early (RESOURCE_EXHAUSTED), far sooner than a fitting compile finishes (BENCHMARKS.md).
   ``results`` may hold earlier compiles (--resume_json). Bounded by max_compiles (new
   compiles) and max_seconds.
   """

@@ -229,8 +229,12 @@ def test_every_parameter_has_logical_axes():
     model = models.build_model(config)
     axes = models.logical_axes(model, config)
     shapes = models.abstract_params(model, config)
-    for spec, shape in zip(jax.tree.leaves(axes, is_leaf=lambda x: isinstance(
-        x, jax.sharding.PartitionSpec)), jax.tree.leaves(shapes)):
+    is_spec = lambda x: isinstance(x, jax.sharding.PartitionSpec)
+    # Same tree structure first: a parameter without axes (or axes without a parameter)
+    # would otherwise shift or shorten the pairing below without failing.
+    assert jax.tree.structure(axes, is_leaf=is_spec) == jax.tree.structure(shapes)
+    for spec, shape in zip(jax.tree.leaves(axes, is_leaf=is_spec), jax.tree.leaves(shapes),
+                           strict=True):
       assert isinstance(spec, jax.sharding.PartitionSpec)
       assert len(spec) == len(shape.shape)
     if scan:

@@ -102,14 +102,17 @@ def test_vit_from_classification_model_with_prefix(hf_vit, tmp_path):
   _check_vit(params, hf_vit)
 
 
-def _to_timm(sd):
-  """Independent rename of HF ViT weights to timm's names (fused qkv)."""
+def _to_timm(sd, depth=DEPTH, head=True):
+  """Independent rename of HF ViT weights to timm's names (fused qkv); ``head``: add a
+  classifier (as timm's ImageNet models have; FocusCLIP's ``num_classes=0`` ViT has none)."""
   t = {"cls_token": sd["embeddings.cls_token"], "pos_embed": sd["embeddings.position_embeddings"],
        "patch_embed.proj.weight": sd["embeddings.patch_embeddings.projection.weight"],
        "patch_embed.proj.bias": sd["embeddings.patch_embeddings.projection.bias"],
-       "norm.weight": sd["layernorm.weight"], "norm.bias": sd["layernorm.bias"],
-       "head.weight": np.zeros((10, D), np.float32), "head.bias": np.zeros(10, np.float32)}
-  for i in range(DEPTH):
+       "norm.weight": sd["layernorm.weight"], "norm.bias": sd["layernorm.bias"]}
+  if head:
+    width = sd["layernorm.weight"].shape[0]
+    t["head.weight"], t["head.bias"] = np.zeros((10, width), np.float32), np.zeros(10, np.float32)
+  for i in range(depth):
     h = f"encoder.layer.{i}."
     b = f"blocks.{i}."
     a = h + "attention.attention."
@@ -199,13 +202,38 @@ def test_vit_big_vision_scanned_npz(hf_vit, tmp_path):
   _check_vit(params, hf_vit, scan=True)
 
 
+def _cubic_matrix(n_in, n_out, a=-0.5):
+  """(n_out, n_in) resampling matrix of Keys' cubic convolution (a = -0.5, the kernel of PIL's
+  and TensorFlow's bicubic) with half-pixel centres; taps that fall outside the grid are
+  dropped and the remaining weights renormalised."""
+  centres = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+  x = np.abs(centres[:, None] - np.arange(n_in)[None])
+  w = np.where(x <= 1, (a + 2) * x**3 - (a + 3) * x**2 + 1,
+               np.where(x < 2, a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a, 0.0))
+  return w / w.sum(1, keepdims=True)
+
+
+def test_cubic_matrix_hand_checked():
+  # 2 -> 4 pixels: output centres at -0.25, 0.25, 0.75, 1.25 in input coordinates. By hand,
+  # Keys(0.25) = 0.8671875, Keys(0.75) = 0.2265625, Keys(1.25) = -0.0703125; the taps at
+  # pixels -1 and 2 are outside the grid.
+  m = _cubic_matrix(2, 4)
+  np.testing.assert_allclose(m[0], np.array([0.8671875, -0.0703125]) / 0.796875, rtol=1e-12)
+  np.testing.assert_allclose(m[1], np.array([0.8671875, 0.2265625]) / 1.09375, rtol=1e-12)
+  np.testing.assert_allclose(m[2:], m[1::-1, ::-1], rtol=1e-12)  # mirror symmetry
+
+
 def test_vit_posemb_resampled_on_load(hf_vit):
   tower = _our_vit(grid=6)
   params = pretrained.convert_vit(_sd(hf_vit), _expected(tower, _images(1, 48)), num_heads=HEADS)
   pe = _sd(hf_vit)["embeddings.position_embeddings"]
   assert params["pos_embedding"].shape == (1, 37, D)
-  np.testing.assert_allclose(params["pos_embedding"], vit_lib.resample_posemb(pe, (6, 6)),
-                             atol=1e-6)
+  # Independent expectation: the separable cubic resampling of the 4x4 grid to 6x6 written
+  # out as matrices; the [cls] row unchanged.
+  m = _cubic_matrix(4, 6)
+  grid = np.einsum("ai,bj,ijd->abd", m, m, pe[0, 1:].astype(np.float64).reshape(4, 4, D))
+  np.testing.assert_array_equal(params["pos_embedding"][0, 0], pe[0, 0])
+  np.testing.assert_allclose(params["pos_embedding"][0, 1:], grid.reshape(36, D), atol=1e-5)
   pooled, _ = tower.apply({"params": params}, _images(1, 48))
   assert np.all(np.isfinite(pooled))
 

@@ -17,7 +17,8 @@ id (``bert-base-uncased``; downloaded by ``huggingface_hub`` into its cache unle
 
 Every key of the checkpoint is either used or known to be irrelevant (poolers, heads);
 missing, unexpected and mis-shaped keys are reported together in one
-``CheckpointMismatchError``.
+``CheckpointMismatchError``. ``vit_to_timm`` and ``bert_to_hf`` are the inverse mappings (our
+towers -> timm / transformers state-dict names and layouts), used by ``focusclip_jax.convert``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ _IGNORED = re.compile(
 
 
 class CheckpointMismatchError(ValueError):
-  """The checkpoint does not fit the model; the message lists every offending key."""
+  """The checkpoint does not fit the model; the message lists every offending key.
+
+  ``problems`` holds the individual findings, so that callers converting several parts of
+  one checkpoint can report them all in a single error.
+  """
+
+  def __init__(self, message: str, problems: tuple[str, ...] | list[str] = ()):
+    super().__init__(message)
+    self.problems = list(problems) or [message]
 
 
 # ------------------------------------------------------------------------------ reading
@@ -70,7 +79,8 @@ def _read_bytes(path: str) -> bytes:
     return f.read()
 
 
-def _from_torch(obj) -> dict[str, np.ndarray]:
+def torch_to_numpy(obj) -> dict[str, np.ndarray]:
+  """A torch state dict (or a checkpoint dict holding one under 'state_dict') -> NumPy."""
   if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
     obj = obj["state_dict"]
   return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
@@ -112,7 +122,7 @@ def read_checkpoint(path: str) -> dict[str, np.ndarray]:
             f"Reading {path!r} needs torch. Install it, or convert the checkpoint to "
             ".safetensors (which needs no torch).") from e
       src = io.BytesIO(_read_bytes(path)) if remote else path
-      return _from_torch(torch.load(src, map_location="cpu", weights_only=True))
+      return torch_to_numpy(torch.load(src, map_location="cpu", weights_only=True))
   except (CheckpointMismatchError, ImportError, FileNotFoundError):
     raise
   except Exception as e:  # pylint: disable=broad-except
@@ -386,7 +396,7 @@ def _check(tree, expected, src: _Source, what: str):
   if problems:
     raise CheckpointMismatchError(
         f"The {what} checkpoint does not fit the configured model:\n  - " + "\n  - ".join(problems)
-        + "\nCheck the variant (config.model.*.variant) against the checkpoint.")
+        + "\nCheck the variant (config.model.*.variant) against the checkpoint.", problems)
   return {k: np.asarray(got[k]).astype(want[k].dtype) for k in want}
 
 
@@ -404,13 +414,16 @@ def _is_scanned(expected) -> bool:
 
 
 def convert_vit(flat: Mapping[str, np.ndarray], expected, *, num_heads: int,
-                fmt: str = "auto"):
+                fmt: str = "auto", prefix: str | None = None):
   """A ViT checkpoint (flat dict) -> our image-tower params shaped like ``expected``.
 
   ``expected`` is the tower's param tree (arrays or ShapeDtypeStructs), scanned or not. The
   position embedding is resampled when the checkpoint's patch grid differs from the model's.
+  ``prefix``: the tower's key prefix (e.g. ``visual.``) when the file holds more than one
+  ViT; by default the prefix of the first ViT found.
   """
-  detected, prefix = detect_vit_format(flat)
+  detected, prefix = detect_vit_format(
+      flat if prefix is None else {k: v for k, v in flat.items() if k.startswith(prefix)})
   if fmt not in ("auto", detected):
     raise CheckpointMismatchError(f"config says init_format={fmt!r} but the file is {detected!r}")
   src = _Source(flat, prefix)
@@ -425,12 +438,77 @@ def convert_vit(flat: Mapping[str, np.ndarray], expected, *, num_heads: int,
   return _finish(_check(tree, want, src, f"ViT ({detected})"), _is_scanned(expected))
 
 
-def convert_bert(flat: Mapping[str, np.ndarray], expected, *, num_heads: int):
+def convert_bert(flat: Mapping[str, np.ndarray], expected, *, num_heads: int,
+                 prefix: str | None = None):
   """A transformers BERT checkpoint (flat dict) -> our text-tower params like ``expected``."""
-  src = _Source(flat, _bert_prefix(flat))
+  src = _Source(flat, _bert_prefix(
+      flat if prefix is None else {k: v for k, v in flat.items() if k.startswith(prefix)}))
   want = _unscanned(expected)
   tree = _bert_hf(src, len(want["encoder"]), num_heads)
   return _finish(_check(tree, want, src, "BERT"), _is_scanned(expected))
+
+
+# ------------------------------------------------------------------------------ export
+
+
+def _torch_linear(dense, *, heads: str = ""):
+  """Inverse of ``_linear`` / ``_heads_in`` / ``_heads_out``: our Dense -> torch (weight, bias).
+
+  ``heads``: '' = kernel (in, out); 'in' = (D, H, hd) and bias (H, hd); 'out' = (H, hd, D).
+  """
+  k, b = np.asarray(dense["kernel"]), np.asarray(dense["bias"])
+  if heads == "in":
+    k, b = k.reshape(k.shape[0], -1), b.reshape(-1)
+  elif heads == "out":
+    k = k.reshape(-1, k.shape[-1])
+  return k.T, b
+
+
+def vit_to_timm(tree) -> dict[str, np.ndarray]:
+  """Our ViT params (scanned or not) -> a timm ``VisionTransformer`` state dict (no head).
+
+  The inverse of the ``timm`` import: conv kernel to (O, I, kh, kw), Linear kernels
+  transposed, query/key/value fused into ``attn.qkv`` as timm stores them.
+  """
+  tree = params_util.unstack_layers(tree)
+  out = {"patch_embed.proj.weight": np.asarray(tree["embedding"]["kernel"]).transpose(3, 2, 0, 1),
+         "patch_embed.proj.bias": tree["embedding"]["bias"], "cls_token": tree["cls"],
+         "pos_embed": tree["pos_embedding"], "norm.weight": tree["encoder_norm"]["scale"],
+         "norm.bias": tree["encoder_norm"]["bias"]}
+  for i in range(len(tree["encoder"])):
+    blk, p = tree["encoder"][f"block_{i}"], f"blocks.{i}."
+    qkv = [_torch_linear(blk["attn"][n], heads="in") for n in ("query", "key", "value")]
+    out[p + "attn.qkv.weight"] = np.concatenate([w for w, _ in qkv])
+    out[p + "attn.qkv.bias"] = np.concatenate([b for _, b in qkv])
+    out[p + "attn.proj.weight"], out[p + "attn.proj.bias"] = _torch_linear(
+        blk["attn"]["out"], heads="out")
+    for ours, theirs in (("ln_attn", "norm1"), ("ln_mlp", "norm2")):
+      out[p + theirs + ".weight"], out[p + theirs + ".bias"] = blk[ours]["scale"], blk[ours]["bias"]
+    for n in ("fc1", "fc2"):
+      out[p + f"mlp.{n}.weight"], out[p + f"mlp.{n}.bias"] = _torch_linear(blk["mlp"][n])
+  return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def bert_to_hf(tree) -> dict[str, np.ndarray]:
+  """Our BERT params (scanned or not) -> a transformers ``BertModel`` state dict (no pooler)."""
+  tree = params_util.unstack_layers(tree)
+  out = {f"embeddings.{n}.weight": tree[n]["embedding"]
+         for n in ("word_embeddings", "position_embeddings", "token_type_embeddings")}
+  out["embeddings.LayerNorm.weight"] = tree["embeddings_ln"]["scale"]
+  out["embeddings.LayerNorm.bias"] = tree["embeddings_ln"]["bias"]
+  for i in range(len(tree["encoder"])):
+    blk, p = tree["encoder"][f"block_{i}"], f"encoder.layer.{i}."
+    linears = {"attention.self.query": (blk["attn"]["query"], "in"),
+               "attention.self.key": (blk["attn"]["key"], "in"),
+               "attention.self.value": (blk["attn"]["value"], "in"),
+               "attention.output.dense": (blk["attn"]["out"], "out"),
+               "intermediate.dense": (blk["mlp"]["fc1"], ""),
+               "output.dense": (blk["mlp"]["fc2"], "")}
+    for name, (dense, heads) in linears.items():
+      out[p + name + ".weight"], out[p + name + ".bias"] = _torch_linear(dense, heads=heads)
+    for ours, theirs in (("ln_attn", "attention.output.LayerNorm"), ("ln_mlp", "output.LayerNorm")):
+      out[p + theirs + ".weight"], out[p + theirs + ".bias"] = blk[ours]["scale"], blk[ours]["bias"]
+  return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
 def load_pretrained_towers(params, model, config):

@@ -254,6 +254,16 @@ def test_broken_people_are_dropped_and_counted():
   assert got.kpts[0, 9, 1] == np.float32(-0.78) and got.vis[0, 9] == 1
 
 
+def test_no_stored_heatmap_comes_from_nan():
+  heat = np.array([[0.0, 0.5, 1.0]], np.float32)
+  np.testing.assert_array_equal(mb._quantise(heat, "a.jpg", floor=True), [[0, 127, 255]])  # pylint: disable=protected-access
+  np.testing.assert_array_equal(mb._quantise(heat, "a.jpg", floor=False), [[0, 128, 255]])  # pylint: disable=protected-access
+  for bad in (np.nan, np.inf):
+    heat[0, 1] = bad
+    with pytest.raises(RuntimeError, match="a.jpg: the heatmap has non-finite values"):
+      mb._quantise(heat, "a.jpg", floor=True)  # pylint: disable=protected-access
+
+
 def _config(prepared, minilm_dir, **kw):
   return tiny(**{"data.dataset": "mpii_pose_descriptions", "data.data_dir": prepared[1],
                  "model.image.image_size": 224, "model.image.variant": "tiny/16",

@@ -337,10 +337,13 @@ def to_reference(params, config: ml_collections.ConfigDict, *, prefix: str = LIG
 
 def convert_from_reference(src: str, out: str, **infer_kwargs) -> str:
   """Reference checkpoint file -> a params-only export at ``out`` (params/ + config.json)."""
+  flat = read_reference(src)  # its errors name the file already
   try:
-    config, params = from_reference(read_reference(src), **infer_kwargs)
-  except (CheckpointMismatchError, ValueError) as e:
-    raise type(e)(f"{src}: {e}") from e
+    config, params = from_reference(flat, **infer_kwargs)
+  except CheckpointMismatchError as e:
+    raise CheckpointMismatchError(f"{src}: {e}", e.problems) from e
+  except ValueError as e:
+    raise ValueError(f"{src}: {e}") from e
   return checkpointing.export_params(out, params, config)
 
 

@@ -1,5 +1,10 @@
 """Weight import: parity with transformers' PyTorch ViTModel / BertModel, other namings, errors."""
 
+import sys
+import tempfile
+
+import flax.linen as nn
+import jax
 import numpy as np
 import pytest
 import torch
@@ -30,7 +35,6 @@ def _randomize(module: torch.nn.Module, seed: int):
 
 def _sd(module):
   """The module's weights as transformers writes them to disk (the hub checkpoint naming)."""
-  import tempfile  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as d:
     module.save_pretrained(d)
     return pretrained.read_checkpoint(d)
@@ -55,8 +59,6 @@ def _our_vit(scan=False, grid=IMG // PATCH):
 
 
 def _expected(module, x):
-  import jax  # pylint: disable=g-import-not-at-top
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
   return jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.key(0), x))["params"])
 
 
@@ -301,8 +303,6 @@ def _bert_expected(module):
 
 
 def _expected_text(module, ids, mask):
-  import jax  # pylint: disable=g-import-not-at-top
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
   return jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.key(0), ids, mask))["params"])
 
 
@@ -389,7 +389,6 @@ def test_bert_param_count_equals_transformers(variant):
 
 
 def test_config_init_loads_both_towers(hf_vit, hf_bert, tmp_path):
-  import jax  # pylint: disable=g-import-not-at-top
   np.savez(tmp_path / "vit.npz", **_to_augreg(_sd(hf_vit)))
   hf_bert.save_pretrained(tmp_path / "bert")
   config = tiny(**{
@@ -418,7 +417,7 @@ def test_config_init_loads_both_towers(hf_vit, hf_bert, tmp_path):
 
 def test_safetensors_and_npz_are_read_without_torch(minilm_dir, hf_vit, tmp_path, monkeypatch):
   np.savez(tmp_path / "v.npz", **_to_augreg(_sd(hf_vit)))
-  monkeypatch.setitem(__import__("sys").modules, "torch", None)  # any `import torch` now fails
+  monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
   flat = pretrained.read_checkpoint(minilm_dir)
   assert flat["embeddings.word_embeddings.weight"].shape == (30522, 384)
   assert "cls" in pretrained.read_checkpoint(str(tmp_path / "v.npz"))

@@ -34,5 +34,5 @@ def get_config():
   config.train.log_every_steps = 1
   config.train.checkpoint_every_steps = 2
   config.eval.batch_size = 8
-  config.train.dropout_rng = "rbg"  # halves the step's compile time on CPU
+  config.train.dropout_rng = "rbg"  # a cheaper generator (compile times: BENCHMARKS.md)
   return config

@@ -9,9 +9,9 @@ import pytest
 from focusclip_jax.models import layers
 
 
-def _apply(x, rate, bits, key=0, deterministic=False):
+def _apply(x, rate, bits, key=0, deterministic=False, impl=None):
   return layers.Dropout(rate, bits).apply({}, x, deterministic,
-                                          rngs={"dropout": jax.random.key(key)})
+                                          rngs={"dropout": jax.random.key(key, impl=impl)})
 
 
 def test_32_bits_is_flax_dropout():
@@ -58,12 +58,15 @@ def test_16_bits_odd_last_axis_and_identity_cases():
     _apply(x, 0.5, 8)
 
 
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])  # config.train.dropout_rng
 @pytest.mark.parametrize("bits", [16, 32])
-def test_same_masks_on_any_mesh(bits):
-  """Partitionable threefry: the masks do not depend on how the activations are sharded."""
+def test_same_masks_on_any_mesh(bits, impl):
+  """The masks do not depend on how the activations are sharded: an element's mask is a
+  function of the key and its position in the global array (for threefry, because it is
+  partitionable; rbg is computed whole)."""
   mesh = jax.make_mesh((8,), ("data",))
   x = jax.random.normal(jax.random.key(1), (16, 12, 64))
-  f = jax.jit(lambda x: _apply(x, 0.1, bits, key=5))
+  f = jax.jit(lambda x: _apply(x, 0.1, bits, key=5, impl=impl))
   single = np.asarray(f(x))
   sharded_x = jax.device_put(x, jax.NamedSharding(mesh, jax.P("data")))
   np.testing.assert_array_equal(np.asarray(f(sharded_x)), single)

@@ -83,8 +83,12 @@ class Dropout(nn.Module):
   threefry evaluation per element). bits=16: each 32-bit random word decides two elements
   (keep where a 16-bit half < round((1 - rate) * 65536)), so half the threefry evaluations;
   the drop probability is quantised to 1/65536 (0.1 -> 0.1000061) and the kept values are
-  scaled by the exact inverse of the quantised keep probability. With partitionable threefry
-  (JAX's default) both are the same on any mesh. Dropout over BERT's attention maps is most of
+  scaled by the exact inverse of the quantised keep probability. An element's decision is a
+  function of the key and its position in the *global* array, on any mesh and process count
+  (threefry is partitionable, JAX's default; rbg is generated whole). The train step's key is
+  a function of (seed, step) and the pipeline puts each example at a global batch row that is
+  a function of (seed, step) too, so the masks of an example at a step are the same for any
+  number of processes and devices. Dropout over BERT's attention maps is most of
   the random numbers of the paper step (151M per step at batch 4), so halving the random-number
   work is visible in the step time (BENCHMARKS.md, "Train step (CPU)").
   """

@@ -9,6 +9,10 @@ Saves are asynchronous and atomic (Orbax writes into a temporary directory and r
 completion; interrupted writes are never listed and are cleaned up at start-up). The latest
 ``train.keep_checkpoints`` are kept plus every ``train.keep_every_steps``-th.
 
+A checkpoint never holds NaN/Inf: ``Checkpointer.save`` checks the state on device first and
+refuses (``NonFiniteStateError``) instead of overwriting the history with a broken state. A
+step that is already saved (or being saved) is not saved again.
+
 Restores always target the abstract state of the *current* mesh (shape, dtype, sharding), so
 a checkpoint written on 8 devices restores on 1. ``load_for_inference(path)`` needs no train
 state and no accelerator: it reads only the parameters, as NumPy arrays (what Colab uses).
@@ -21,6 +25,7 @@ import logging
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -73,6 +78,31 @@ def write_config(workdir: str, config) -> None:
     (path / "config.json").write_text(json.dumps(config_to_json(config), indent=2))
 
 
+class NonFiniteStateError(RuntimeError):
+  """The state to be saved holds NaN or Inf; nothing was written."""
+
+
+@jax.jit
+def _leaves_finite(leaves):
+  """One bool per floating-point leaf: all its elements are finite (a reduction on device)."""
+  return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])
+
+
+def nonfinite_leaves(tree) -> list[str]:
+  """Paths of the floating-point leaves of ``tree`` that hold a NaN or Inf.
+
+  Runs as one jitted reduction where the arrays live (sharded arrays of several processes
+  included; every process must call it) and fetches one bool per leaf.
+  """
+  flat = [(jax.tree_util.keystr(path), x) for path, x in jax.tree_util.tree_leaves_with_path(tree)
+          if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  if not flat:
+    return []
+  ok = _leaves_finite([x for _, x in flat])
+  ok = np.asarray(ok if ok.is_fully_addressable else ok.addressable_data(0))
+  return [name for (name, _), good in zip(flat, ok) if not good]
+
+
 class Checkpointer:
   """Train-state checkpoints of one workdir."""
 
@@ -105,12 +135,31 @@ class Checkpointer:
     return list(self.manager.all_steps())
 
   def save(self, step: int, state, force: bool = False) -> bool:
-    """Saves if the save policy (every N steps) or ``force`` says so; returns whether it did."""
+    """Saves if the save policy (every N steps, preemption) or ``force`` says so.
+
+    Returns whether this call started a save. A step that is already saved or being saved
+    (e.g. by the regular schedule, or by Orbax's preemption policy inside an earlier call)
+    is not saved again. Raises ``NonFiniteStateError`` instead of writing NaN/Inf.
+    """
+    step = int(step)
+    if step in self.manager.all_steps():  # includes a save still in flight
+      return False
+    if not force and not self.manager.should_save(step):
+      return False
+    bad = nonfinite_leaves(state)
+    if bad:
+      latest = self.latest_step()
+      raise NonFiniteStateError(
+          f"Refusing to write checkpoint step {step} to {self.directory}: the train state "
+          f"holds NaN/Inf in {len(bad)} arrays ({', '.join(bad[:4])}"
+          f"{', ...' if len(bad) > 4 else ''}). The checkpoints already there are untouched "
+          f"(latest: {'none' if latest is None else f'step {latest}'}). Lower "
+          "config.optim.learning_rate or keep config.optim.grad_clip_norm > 0 and resume.")
     return self.manager.save(
-        int(step),
+        step,
         args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                 config=ocp.args.JsonSave(self.config_json)),
-        force=force)
+        force=True)  # the decision was made above
 
   def restore(self, abstract_state, step: int | None = None):
     """Restores the state at ``step`` (default latest) onto the shardings of ``abstract_state``."""

@@ -34,6 +34,49 @@ def test_save_interval(tmp_path):
   ckpt.close()
 
 
+def test_a_step_already_saved_or_in_flight_is_not_saved_again(tmp_path):
+  """The preemption path force-saves a step the schedule may have just saved (async)."""
+  config = tiny(**{"train.checkpoint_every_steps": 1})
+  ckpt = checkpointing.Checkpointer(str(tmp_path), config, async_save=True)
+  assert ckpt.save(1, {"w": jnp.ones(4)})  # in flight
+  assert not ckpt.save(1, {"w": jnp.zeros(4)}, force=True)  # no StepAlreadyExistsError
+  ckpt.wait()
+  assert not ckpt.save(1, {"w": jnp.zeros(4)}, force=True)  # finished
+  restored = ckpt.restore({"w": jax.ShapeDtypeStruct((4,), jnp.float32)})
+  np.testing.assert_array_equal(restored["w"], np.ones(4))  # the first save's values
+  ckpt.close()
+
+
+def test_nonfinite_leaves_on_a_sharded_state():
+  mesh = jax.make_mesh((8,), ("data",))
+  sh = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  w = np.arange(16, dtype=np.float32)
+  w[15] = np.inf  # only in the last device's shard
+  tree = {"a": jax.device_put(w, sh), "b": jax.device_put(np.ones(16, np.float32), sh),
+          "c": jnp.asarray([np.nan], jnp.bfloat16), "n": jnp.int32(7)}
+  assert checkpointing.nonfinite_leaves(tree) == ["['a']", "['c']"]
+  assert checkpointing.nonfinite_leaves({"b": tree["b"], "n": tree["n"]}) == []
+
+
+def test_refuses_to_write_nonfinite_state(tmp_path):
+  config = tiny(**{"train.checkpoint_every_steps": 1})
+  ckpt = checkpointing.Checkpointer(str(tmp_path), config, async_save=False)
+  good = {"params": {"w": jnp.arange(3.0)}, "count": jnp.int32(1)}
+  assert ckpt.save(1, good)
+  bad = {"params": {"w": jnp.array([1.0, jnp.nan, 2.0])}, "count": jnp.int32(2)}
+  for force in (False, True):
+    with pytest.raises(checkpointing.NonFiniteStateError,
+                       match=r"Refusing to write checkpoint step 2 .*NaN/Inf in 1 arrays "
+                       r"\(\['params'\]\['w'\]\).*latest: step 1"):
+      ckpt.save(2, bad, force=force)
+  assert ckpt.all_steps() == [1]
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name[0].isdigit()) == ["1"]
+  restored = ckpt.restore({"params": {"w": jax.ShapeDtypeStruct((3,), jnp.float32)},
+                           "count": jax.ShapeDtypeStruct((), jnp.int32)})
+  np.testing.assert_array_equal(restored["params"]["w"], np.arange(3.0))
+  ckpt.close()
+
+
 def test_config_json_round_trip():
   config = tiny(**{"loss.terms": (("image", "text", 2.0),), "model.focus.enabled": False,
                    "optim.frozen": ("text_tower/.*",)})

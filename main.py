@@ -7,6 +7,9 @@ and Colab call too.
   python main.py --config=configs/vitb16.py --workdir=... --config.train.batch_size=64
 """
 
+import os
+import sys
+
 from absl import app
 from absl import flags
 from ml_collections import config_flags
@@ -24,6 +27,34 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
                                    "host:port of process 0 (GPU/CPU multi-process).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
+
+
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def missing_config_message(argv: list[str]) -> str | None:
+  """What to say when the --config file does not exist (None when it does or is not given).
+
+  Checked before absl parses the flags: ml_collections' own error is 'Failed loading config
+  file config_config', raised while parsing --config.x=y overrides.
+  """
+  value = None
+  for i, arg in enumerate(argv[1:], 1):
+    if arg == "--":
+      break
+    if arg.startswith("--config="):
+      value = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      value = argv[i + 1]
+  if value is None:
+    return None
+  path = value.split(":", 1)[0]  # 'file.py:arg' passes arg to get_config()
+  if os.path.isfile(path):
+    return None
+  shipped = sorted(f for f in os.listdir(CONFIGS_DIR) if f.endswith(".py") and f != "__init__.py")
+  return (f"--config={value}: config file {os.path.abspath(path)} not found. The shipped "
+          f"configs are in {CONFIGS_DIR}/ ({', '.join(shipped)}), e.g. --config=configs/tiny.py "
+          "from the repository root.")
 
 
 def main(argv):
@@ -57,4 +88,7 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
+  message = missing_config_message(sys.argv)
+  if message:
+    sys.exit(f"FATAL: {message}")
   app.run(main)

@@ -251,12 +251,13 @@ def _finite_non_negative(v):
   return None if _is_finite_number(v) and v >= 0 else "must be a finite number >= 0"
 
 
-def _decay_rate(v):
+def _in_0_1(v):  # rates: momentum, Adam betas, dropout
   return None if _is_finite_number(v) and 0 <= v < 1 else "must be in [0, 1)"
 
 
 def _non_negative_int(v):
-  return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "must be an int >= 0"
+  ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
+  return None if ok else "must be an int >= 0"
 
 
 def _range_pair(lo, hi):
@@ -338,16 +339,16 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.image.image_size": _positive,
     "model.image.pool": _choice("token", "gap"),
     "model.image.input_norm": _choice("none", "minus_one_one"),
-    "model.image.dropout": _non_negative,
-    "model.image.attention_dropout": _non_negative,
+    "model.image.dropout": _in_0_1,
+    "model.image.attention_dropout": _in_0_1,
     "model.image.init_format": _choice("auto", "hf", "timm", "augreg"),
     "model.text.variant": _bert_variant,
     "model.text.vocab_size": _positive,
     "model.text.max_positions": _positive,
     "model.text.max_length": _positive,
     "model.text.pooling": _choice("mean_all", "mean_masked", "cls"),
-    "model.text.dropout": _non_negative,
-    "model.text.attention_dropout": _non_negative,
+    "model.text.dropout": _in_0_1,
+    "model.text.attention_dropout": _in_0_1,
     "model.focus.alpha_param": _choice("unconstrained", "sigmoid", "clipped"),
     "loss.type": _choice("ntxent", "clip", "siglip"),
     "loss.temperature": _finite_positive,
@@ -357,9 +358,9 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "loss.terms": _loss_terms,
     "optim.name": _choice("sgd", "adamw"),
     "optim.learning_rate": _finite_positive,
-    "optim.momentum": _decay_rate,
-    "optim.b1": _decay_rate,
-    "optim.b2": _decay_rate,
+    "optim.momentum": _in_0_1,
+    "optim.b1": _in_0_1,
+    "optim.b2": _in_0_1,
     "optim.eps": _finite_positive,  # Adam divides by sqrt(v) + eps; v is 0 for unused rows
     "optim.weight_decay": _finite_non_negative,
     "optim.schedule": _choice("constant", "warmup_cosine"),

@@ -1,6 +1,7 @@
 """Config schema, validation messages, and the shipped configs."""
 
 import importlib
+import re
 import subprocess
 import sys
 
@@ -63,6 +64,23 @@ def test_unknown_key_is_rejected_with_hint():
     ("loss.terms", (("image", "image", 1.0),), "a != b"),
     ("sharding.mesh", (("data", -1), ("fsdp", -1)), "at most one axis"),
     ("optim.frozen", ("text_tower/[",), "invalid regex"),
+    # Optimizer settings that can only produce non-finite or meaningless updates.
+    ("optim.learning_rate", 0.0, "must be a finite number > 0"),
+    ("optim.learning_rate", -1e-3, "must be a finite number > 0"),
+    ("optim.learning_rate", float("nan"), "must be a finite number > 0"),
+    ("optim.learning_rate", 1e39, "must be a finite number > 0"),  # Inf in float32
+    ("optim.momentum", -0.1, r"must be in \[0, 1\)"),
+    ("optim.momentum", 1.0, r"must be in \[0, 1\)"),
+    ("optim.b2", 1.5, r"must be in \[0, 1\)"),
+    ("optim.eps", 0.0, "must be a finite number > 0"),
+    ("optim.weight_decay", -1e-4, "must be a finite number >= 0"),
+    ("optim.weight_decay", float("inf"), "must be a finite number >= 0"),
+    ("optim.grad_clip_norm", float("nan"), "must be a finite number"),
+    ("optim.warmup_steps", -5, "must be an int >= 0"),
+    ("optim.end_lr_factor", -0.5, "must be a finite number >= 0"),
+    ("optim.lr_multipliers", (("text_tower/.*", -1.0),), "multipliers must be finite numbers >= 0"),
+    ("loss.temperature", float("inf"), "must be a finite number > 0"),
+    ("model.text.dropout", 1.0, r"must be in \[0, 1\)"),
 ])
 def test_invalid_values_are_rejected(path, value, msg):
   c = config_lib.base_config()
@@ -71,8 +89,28 @@ def test_invalid_values_are_rejected(path, value, msg):
   for p in parents:
     node = node[p]
   node[leaf] = value
-  with pytest.raises(config_lib.ConfigError, match=msg):
+  # The message names the field and its value, then the rule.
+  named = re.escape(f"config.{path} = {value!r}: ")
+  with pytest.raises(config_lib.ConfigError, match=named + ".*" + msg):
     config_lib.validate(c)
+
+
+@pytest.mark.parametrize("path,value", [
+    ("optim.grad_clip_norm", 0.0),  # clipping off
+    ("optim.grad_clip_norm", -1.0),  # also off (<= 0 disables)
+    ("optim.momentum", 0.0),
+    ("optim.learning_rate", 1e-12),
+    ("optim.weight_decay", 0.1),
+    ("model.text.dropout", 0.0),
+])
+def test_boundary_values_are_accepted(path, value):
+  *parents, leaf = path.split(".")
+  c = config_lib.base_config()
+  node = c
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+  config_lib.validate(c)
 
 
 def test_cross_field_rules():
@@ -109,3 +147,13 @@ def test_main_rejects_unknown_override_and_bad_value():
   assert r.returncode != 0 and "lerning_rate" in r.stderr
   r = _main("--config=configs/tiny.py", "--mode=summary", "--config.model.text.pooling=max")
   assert r.returncode != 0 and "model.text.pooling" in r.stderr and "must be one of" in r.stderr
+
+
+def test_main_names_a_missing_config_file():
+  for args in (["--config=configs/no_such.py"],
+               ["--config", "configs/no_such.py", "--config.train.batch_size=4"]):
+    r = _main(*args, "--mode=summary")
+    assert r.returncode != 0
+    assert str(REPO / "configs" / "no_such.py") in r.stderr and "not found" in r.stderr
+    assert "configs/ (" in r.stderr and "tiny.py" in r.stderr  # where the shipped ones are
+    assert "config_config" not in r.stderr

@@ -8,6 +8,10 @@ host batch (what the train loop consumes), on this machine.
 Without --data_dir, a fake manual directory in the real on-disk format (1280 x 720 JPEGs,
 MPII-like poses, descriptions) is generated and prepared in a temporary directory, in both
 the model-resolution variant (gpt-4-224px) and the full-resolution one (gpt-4).
+
+Reports examples/s (wall), CPU ms per example (all threads of the process: the cost, less
+sensitive than wall time to other load on a shared machine) and the time to the first batch
+of a run resumed far into training (the pipeline reads no earlier records).
 """
 
 from __future__ import annotations
@@ -22,18 +26,25 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def measure(config, steps: int, warmup: int) -> dict:
+def measure(config, steps: int, warmup: int, resume_step: int) -> dict:
+  """Wall time and CPU time (all threads of this process) of ``steps`` batches after
+  ``warmup``, and the time to the first batch of a run resumed at ``resume_step``."""
   from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
   ds = pipeline.create_datasets(config, process_index=0, process_count=1)
   it = ds.train_iter(0)
   for _ in range(warmup):
     next(it)
-  t = time.perf_counter()
+  t, c = time.perf_counter(), time.process_time()
   for _ in range(steps):
     next(it)
-  dt = time.perf_counter() - t
+  dt, dc = time.perf_counter() - t, time.process_time() - c
   n = steps * config.train.batch_size
-  return {"examples": n, "seconds": dt, "examples_per_sec": n / dt}
+  t = time.perf_counter()
+  next(ds.train_iter(resume_step))
+  resume = time.perf_counter() - t
+  return {"examples": n, "seconds": dt, "examples_per_sec": n / dt,
+          "cpu_seconds_per_example": dc / n, "resume_step": resume_step,
+          "resume_first_batch_seconds": resume}
 
 
 def main():
@@ -46,6 +57,8 @@ def main():
   parser.add_argument("--steps", type=int, default=40)
   parser.add_argument("--warmup", type=int, default=5)
   parser.add_argument("--max_length", type=int, default=512)
+  parser.add_argument("--resume_step", type=int, default=10**6,
+                      help="time the first batch of a run resumed at this step")
   parser.add_argument("--json", default=None)
   args = parser.parse_args()
 
@@ -84,11 +97,13 @@ def main():
       config.model.text.max_length = args.max_length
       if tokenizer:
         config.model.text.tokenizer = tokenizer
-      results["runs"][name] = measure(config, args.steps, args.warmup)
+      results["runs"][name] = measure(config, args.steps, args.warmup, args.resume_step)
       r = results["runs"][name]
       print(f"{name:>14s}: {r['examples_per_sec']:8.1f} examples/s "
             f"({r['examples']} examples in {r['seconds']:.2f} s, batch {args.batch}, "
-            f"224 px, {args.max_length} tokens)")
+            f"224 px, {args.max_length} tokens); {1e3 * r['cpu_seconds_per_example']:.2f} "
+            f"CPU ms/example; first batch when resumed at step {args.resume_step}: "
+            f"{r['resume_first_batch_seconds']:.2f} s")
   if "prepare_seconds" in results:
     for name, s in results["prepare_seconds"].items():
       print(f"prepare {name}: {s:.1f} s for {args.num_images + 8} images "

@@ -181,7 +181,7 @@ def base_config() -> ml_collections.ConfigDict:
       "utkface", "emotic_emotion", "fer2013", "ferplus", "fairface_race")
   c.eval.data_root = ""  # one folder per dataset under it, in its native layout
   c.eval.batch_size = 64
-  c.eval.paper_protocol = False  # True: reproduce the reference's Stanford40 label bug
+  c.eval.paper_protocol = False  # True: the reference's Stanford40 label bug, LAGENDA and EMOTIC filters (docs/method.md §10.1)
   c.eval.fixed_grammar = False  # True: "an adult person" instead of "a adult person"
   # CuPL-style class prompts ({class: [sentences]} or {dataset: {class: [...]}}) replacing
   # the templates, e.g. LLM-written class descriptions ('' = the paper's templates).

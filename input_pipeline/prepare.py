@@ -17,6 +17,7 @@ from absl import app
 from absl import flags
 
 from input_pipeline import random_access
+from input_pipeline.mpii_pose_descriptions import records as records_lib
 
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "MPII images/ + descriptions/.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS's).")
@@ -55,8 +56,13 @@ def main(argv):
                     _MIN_SIGMA.value)
   print(f"Prepared {builder.name}/{builder.builder_config.name} in {builder.data_dir}")
   for split, info in builder.info.splits.items():
-    skipped = (builder.info.metadata or {}).get("skipped", {}).get(split, {})
-    print(f"  {split}: {info.num_examples} examples; skipped {sum(skipped.values())} {skipped}")
+    counts = (builder.info.metadata or {}).get("skipped", {}).get(split, {})
+    # One dict per split holds both: records skipped whole and people/joints dropped from kept
+    # records (records_lib.PERSON_COUNTERS); they are reported apart.
+    dropped = {k: v for k, v in counts.items() if k in records_lib.PERSON_COUNTERS}
+    skipped = {k: v for k, v in counts.items() if k not in dropped}
+    print(f"  {split}: {info.num_examples} examples; skipped {sum(skipped.values())} records "
+          f"{skipped}; dropped people/joints {dropped}")
   extra = f" --config.data.data_dir={_DATA_DIR.value}" if _DATA_DIR.value else ""
   print("Train with:\n  python main.py --config=configs/vitb16.py --workdir=DIR "
         f"--config.data.builder_config={builder.builder_config.name}{extra}")

@@ -70,24 +70,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-MPII_JOINTS: tuple[str, ...] = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-    "pelvis", "thorax", "upper_neck", "head_top", "right_wrist", "right_elbow",
-    "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
-)
-
-BODY_PARTS: tuple[tuple[str, tuple[int, ...]], ...] = (
-    ("head", (7, 8, 9, 12, 13)),
-    ("torso", (6, 7, 12, 13, 2, 3)),
-    ("left_upper_arm", (13, 14, 7)),
-    ("right_upper_arm", (12, 11, 7)),
-    ("left_lower_arm", (14, 15, 13)),
-    ("right_lower_arm", (11, 10, 12)),
-    ("left_upper_leg", (3, 4, 6)),
-    ("right_upper_leg", (2, 1, 6)),
-    ("left_lower_leg", (4, 5, 3)),
-    ("right_lower_leg", (1, 0, 2)),
-)
+from input_pipeline.mpii_joints import BODY_PARTS
+from input_pipeline.mpii_joints import MPII_JOINTS
 
 MODES = ("fast", "fidelity")
 

@@ -48,11 +48,11 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from input_pipeline import heatmaps as heatmaps_lib
+from input_pipeline.mpii_joints import NUM_JOINTS
 from input_pipeline.mpii_pose_descriptions import records as records_lib
 from input_pipeline.mpii_pose_descriptions.records import has_body_part
 from input_pipeline.mpii_pose_descriptions.records import load_records  # noqa: F401  (re-export)
 from input_pipeline.mpii_pose_descriptions.records import merge_records
-from input_pipeline.mpii_pose_descriptions.records import NUM_JOINTS
 from input_pipeline.mpii_pose_descriptions.records import parse_people
 
 # Folder names of the released description sets (Hugging Face dataset

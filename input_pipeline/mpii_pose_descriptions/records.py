@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from input_pipeline import heatmaps as heatmaps_lib
+from input_pipeline.mpii_joints import BODY_PARTS
+from input_pipeline.mpii_joints import NUM_JOINTS
 
-NUM_JOINTS = 16
 # Largest |coordinate| accepted: the fidelity heatmap truncates coordinates to int64 and sums
 # pairs of them; 2^31 px keeps that exact and far from overflow (images are ~1280 px).
 MAX_COORD = 2.0**31
@@ -202,7 +203,7 @@ def drop_people_outside(people: People, height: int, width: int,
 
 def has_body_part(vis: np.ndarray) -> bool:
   """True when some person has a body part with >= 2 visible joints."""
-  for _, joints in heatmaps_lib.BODY_PARTS:
+  for _, joints in BODY_PARTS:
     if vis.shape[0] and np.any(vis[:, list(joints)].sum(axis=1) >= 2):
       return True
   return False

@@ -6,7 +6,11 @@ import random
 import numpy as np
 import pytest
 
-from input_pipeline import descriptions as desc
+from focusclip_tools.describe import cli
+from focusclip_tools.describe import geometry
+from focusclip_tools.describe import llm_prompt as llm
+from focusclip_tools.describe import words
+from input_pipeline import mpii_joints as mj
 from tests import mpii_fixture
 
 CANNED = "There is one person in the image who is testing. The person is standing upright."
@@ -14,7 +18,7 @@ CALLS = []  # (system, user, decoding) of every fake_client call
 
 
 def fake_client_factory():
-  """--client=tests.test_descriptions:fake_client_factory: records calls, returns CANNED."""
+  """--client=tests.test_describe:fake_client_factory: records calls, returns CANNED."""
 
   def client(system, user, decoding):
     CALLS.append((system, user, decoding))
@@ -38,12 +42,12 @@ def failing_client_factory():
 
 def standing():
   k = {
-      desc.R_ANKLE: (90, 300), desc.R_KNEE: (90, 240), desc.R_HIP: (90, 180),
-      desc.L_HIP: (110, 180), desc.L_KNEE: (110, 240), desc.L_ANKLE: (110, 300),
-      desc.PELVIS: (100, 180), desc.THORAX: (100, 100), desc.UPPER_NECK: (100, 90),
-      desc.HEAD_TOP: (100, 60),
-      desc.R_SHOULDER: (80, 100), desc.R_ELBOW: (78, 140), desc.R_WRIST: (76, 180),
-      desc.L_SHOULDER: (120, 100), desc.L_ELBOW: (122, 140), desc.L_WRIST: (124, 180),
+      mj.R_ANKLE: (90, 300), mj.R_KNEE: (90, 240), mj.R_HIP: (90, 180),
+      mj.L_HIP: (110, 180), mj.L_KNEE: (110, 240), mj.L_ANKLE: (110, 300),
+      mj.PELVIS: (100, 180), mj.THORAX: (100, 100), mj.UPPER_NECK: (100, 90),
+      mj.HEAD_TOP: (100, 60),
+      mj.R_SHOULDER: (80, 100), mj.R_ELBOW: (78, 140), mj.R_WRIST: (76, 180),
+      mj.L_SHOULDER: (120, 100), mj.L_ELBOW: (122, 140), mj.L_WRIST: (124, 180),
   }
   return [list(k[j]) for j in range(16)]
 
@@ -51,7 +55,7 @@ def standing():
 def with_joints(kpts, **joints):
   kpts = [list(p) for p in kpts]
   for name, xy in joints.items():
-    kpts[getattr(desc, name.upper())] = list(xy)
+    kpts[getattr(mj, name.upper())] = list(xy)
   return kpts
 
 
@@ -67,14 +71,14 @@ def side_view(**joints):
 
 
 ALL = [1] * 16
-UPPER_BODY = (desc.THORAX, desc.UPPER_NECK, desc.HEAD_TOP, desc.R_WRIST, desc.R_ELBOW,
-              desc.R_SHOULDER, desc.L_SHOULDER, desc.L_ELBOW, desc.L_WRIST)
+UPPER_BODY = (mj.THORAX, mj.UPPER_NECK, mj.HEAD_TOP, mj.R_WRIST, mj.R_ELBOW,
+              mj.R_SHOULDER, mj.L_SHOULDER, mj.L_ELBOW, mj.L_WRIST)
 
 
 def rotate_upper_body(kpts, degrees):
   """Tilts everything above the pelvis about it; positive = top moves to the viewer's right."""
   t = np.radians(degrees)
-  px, py = kpts[desc.PELVIS]
+  px, py = kpts[mj.PELVIS]
   out = [list(p) for p in kpts]
   for j in UPPER_BODY:
     dx, dy = kpts[j][0] - px, kpts[j][1] - py
@@ -83,7 +87,7 @@ def rotate_upper_body(kpts, degrees):
 
 
 def one(kpts, vis=None, activity="sports, curling"):
-  return desc.describe([kpts], [ALL if vis is None else vis], activity)
+  return geometry.describe([kpts], [ALL if vis is None else vis], activity)
 
 
 def sentence(text, subject):
@@ -100,7 +104,7 @@ RIGHT_ARM_UP = dict(r_elbow=(70, 70), r_wrist=(65, 35))
 
 def test_left_arm_raised_right_arm_lowered():
   kpts = with_joints(standing(), **LEFT_ARM_UP)
-  assert kpts[desc.L_WRIST][1] < kpts[desc.L_SHOULDER][1]  # y down: smaller is higher
+  assert kpts[mj.L_WRIST][1] < kpts[mj.L_SHOULDER][1]  # y down: smaller is higher
   text = one(kpts)
   assert "Their left arm is raised" in text
   assert "Their right arm is lowered" in text
@@ -184,7 +188,7 @@ def test_bending_forward_and_leaning():
   assert "bending forward" in one(bent_over)
   # Frontal torso leaning towards the viewer's right = the person's own left.
   lean = rotate_upper_body(standing(), 30)
-  assert lean[desc.THORAX][0] > lean[desc.PELVIS][0]
+  assert lean[mj.THORAX][0] > lean[mj.PELVIS][0]
   lean_text = one(lean)
   assert "Their torso is leaning to their left (about 30 degrees" in lean_text
   assert "leaning to their left" in sentence(lean_text, "The person is standing")
@@ -194,7 +198,7 @@ def test_bending_forward_and_leaning():
 def test_invisible_joints_are_omitted():
   vis = list(ALL)
   kpts = standing()
-  for j in (desc.R_SHOULDER, desc.R_ELBOW, desc.R_WRIST):
+  for j in (mj.R_SHOULDER, mj.R_ELBOW, mj.R_WRIST):
     vis[j] = 0
   text = one(kpts, vis)
   assert "right arm" not in text
@@ -214,7 +218,7 @@ def test_real_mpii_style_records():
   rec = {"image": "000000001.jpg", "video_id": 1, "video_frame": 2,
          "activity": "bicycling, mountain", "activity_id": 3, "count": 2, "people": people,
          "istrain": True}
-  text = desc.describe_record(rec, image_size=(64, 96))
+  text = geometry.describe_record(rec, image_size=(64, 96))
   assert text.startswith("There are two people in the image who are bicycling (mountain).")
   assert "The person on the left of the image" in text
   assert "The person on the right of the image" in text
@@ -229,14 +233,14 @@ def test_deterministic_and_dict_order_irrelevant():
   random.Random(0).shuffle(keys)
   shuffled = {k: rec[k] for k in keys}
   shuffled["people"] = [dict(reversed(list(rec["people"][0].items())))]
-  a, b = desc.describe_record(rec), desc.describe_record(rec)
-  assert a == b == desc.describe_record(shuffled)
-  assert desc.user_message(rec) == desc.user_message(shuffled)
+  a, b = geometry.describe_record(rec), geometry.describe_record(rec)
+  assert a == b == geometry.describe_record(shuffled)
+  assert llm.user_message(rec) == llm.user_message(shuffled)
 
 
 def test_person_locations_and_depth():
   a, b, c = standing(), with_joints(standing(), **LEFT_ARM_UP), standing()
-  text = desc.describe([a, b, c], [ALL] * 3, "occupation, washing windows",
+  text = geometry.describe([a, b, c], [ALL] * 3, "occupation, washing windows",
                        centers=[[300, 200], [100, 200], [500, 200]], scales=[1, 2, 1])
   assert text.startswith("There are three people in the image who are washing windows.")
   assert "The person on the left of the image, in the foreground, is standing" in text
@@ -254,16 +258,16 @@ def test_person_locations_and_depth():
     (3, "There are three people in the image who are curling."),
 ])
 def test_opening_sentence(n, expected):
-  text = desc.describe([standing()] * n, [ALL] * n, "sports, curling",
+  text = geometry.describe([standing()] * n, [ALL] * n, "sports, curling",
                        centers=[[100 + 200 * i, 200] for i in range(n)])
   assert text.startswith(expected + " ")
-  assert desc.opening_sentence(n, "sports, curling") == expected
+  assert words.opening_sentence(n, "sports, curling") == expected
 
 
 def test_count_words():
-  assert [desc.count_words(n) for n in (1, 2, 3, 12, 20, 21, 45)] == [
+  assert [words.count_words(n) for n in (1, 2, 3, 12, 20, 21, 45)] == [
       "one", "two", "three", "twelve", "twenty", "twenty-one", "forty-five"]
-  assert desc.count_words(150) == "150"
+  assert words.count_words(150) == "150"
 
 
 @pytest.mark.parametrize("activity,phrase", [
@@ -281,7 +285,7 @@ def test_count_words():
     ("", "engaged in an activity"),
 ])
 def test_activity_phrase(activity, phrase):
-  assert desc.activity_phrase(activity) == phrase
+  assert words.activity_phrase(activity) == phrase
 
 
 # ------------------------------------------------------------------------ LLM prompting
@@ -290,11 +294,11 @@ def test_activity_phrase(activity, phrase):
 def record(**overrides):
   kpts = with_joints(standing(), **LEFT_ARM_UP)
   kpts = [[x + 0.4, y + 0.6] for x, y in kpts]
-  kpts[desc.R_WRIST] = [777.3, 888.8]   # annotated but flagged invisible
-  kpts[desc.R_ANKLE] = [-1, -1]          # MPII missing joint
+  kpts[mj.R_WRIST] = [777.3, 888.8]   # annotated but flagged invisible
+  kpts[mj.R_ANKLE] = [-1, -1]          # MPII missing joint
   vis = list(ALL)
-  vis[desc.R_WRIST] = 0
-  vis[desc.R_ANKLE] = 0
+  vis[mj.R_WRIST] = 0
+  vis[mj.R_ANKLE] = 0
   rec = {"image": "000000042.jpg", "video_id": 7, "video_frame": 9, "activity_id": 5,
          "activity": "sports, curling", "count": 1, "istrain": True,
          "people": [{"id": 1, "center": [100.6, 180.2], "scale": 1.234567,
@@ -305,7 +309,7 @@ def record(**overrides):
 
 def test_user_message():
   rec = record(description="old text")
-  msg = json.loads(desc.user_message(rec))
+  msg = json.loads(llm.user_message(rec))
   for field in ("video_id", "video_frame", "activity_id", "image", "description"):
     assert field not in msg
   assert msg["activity"] == "sports, curling" and msg["count"] == 1 and msg["istrain"] is True
@@ -314,40 +318,40 @@ def test_user_message():
   assert person["id"] == 1 and person["center"] == [101, 180]
   assert len(person["kpts"]) == 16
   assert all(isinstance(c, int) for xy in person["kpts"] for c in xy)
-  assert person["kpts"][desc.R_WRIST] == [-1, -1]
-  assert person["kpts"][desc.R_ANKLE] == [-1, -1]
-  assert person["kpts"][desc.L_WRIST] == [135, 36]
-  text = desc.user_message(rec)
+  assert person["kpts"][mj.R_WRIST] == [-1, -1]
+  assert person["kpts"][mj.R_ANKLE] == [-1, -1]
+  assert person["kpts"][mj.L_WRIST] == [135, 36]
+  text = llm.user_message(rec)
   assert "777" not in text and "888" not in text  # invisible coordinates never leak
-  assert rec["people"][0]["kpts"][desc.R_WRIST] == [777.3, 888.8]  # input untouched
+  assert rec["people"][0]["kpts"][mj.R_WRIST] == [777.3, 888.8]  # input untouched
   numbers = [c for xy in person["kpts"] for c in xy]
   assert all(c >= 0 or c == -1 for c in numbers)
 
 
 def test_system_prompt_and_decoding():
-  prompt = desc.SYSTEM_PROMPT
-  positions = [prompt.index(f"{i} {name}") for i, name in enumerate(desc.JOINT_NAMES)]
+  prompt = llm.SYSTEM_PROMPT
+  positions = [prompt.index(f"{i} {name}") for i, name in enumerate([mj.joint_name(j) for j in range(mj.NUM_JOINTS)])]
   assert positions == sorted(positions)
   assert "[-1, -1]" in prompt and "downwards" in prompt and "gender-neutral" in prompt
   assert "left leg, right leg, left arm, right arm, torso and head" in prompt
-  assert desc.DECODING == {"temperature": 0.5, "max_tokens": 512, "frequency_penalty": 1.0}
-  assert desc.LLAMA2_DECODING == {"temperature": 0.5, "max_new_tokens": 512,
+  assert llm.DECODING == {"temperature": 0.5, "max_tokens": 512, "frequency_penalty": 1.0}
+  assert llm.LLAMA2_DECODING == {"temperature": 0.5, "max_new_tokens": 512,
                                   "repetition_penalty": 1.0}
-  assert desc.llama2_decoding(desc.DECODING) == desc.LLAMA2_DECODING
-  p = desc.llama2_prompt("SYS", "USER")
+  assert llm.llama2_decoding(llm.DECODING) == llm.LLAMA2_DECODING
+  p = llm.llama2_prompt("SYS", "USER")
   assert p.startswith("[INST] <<SYS>>\nSYS\n<</SYS>>\n\nUSER") and p.endswith("[/INST]")
 
 
 def test_describe_with_llm_passes_prompt_message_and_decoding():
   CALLS.clear()
   rec = record()
-  out = desc.describe_with_llm(rec, fake_client_factory())
+  out = llm.describe_with_llm(rec, fake_client_factory())
   assert out == CANNED
   assert len(CALLS) == 1
   system, user, decoding = CALLS[0]
-  assert system == desc.SYSTEM_PROMPT
-  assert user == desc.user_message(rec)
-  assert decoding == desc.DECODING and decoding is not desc.DECODING
+  assert system == llm.SYSTEM_PROMPT
+  assert user == llm.user_message(rec)
+  assert decoding == llm.DECODING and decoding is not llm.DECODING
 
 
 def test_describe_with_llm_retries_then_raises():
@@ -359,7 +363,7 @@ def test_describe_with_llm_retries_then_raises():
     if len(tries) < 3:
       raise TimeoutError("try again")
     return "fine"
-  assert desc.describe_with_llm(record(), flaky) == "fine" and len(tries) == 3
+  assert llm.describe_with_llm(record(), flaky) == "fine" and len(tries) == 3
 
   tries.clear()
 
@@ -367,12 +371,12 @@ def test_describe_with_llm_retries_then_raises():
     del system, user, decoding
     tries.append(1)
     raise ConnectionError("no network")
-  with pytest.raises(desc.DescriptionError, match="after 3 tries.*ConnectionError"):
-    desc.describe_with_llm(record(), broken)
+  with pytest.raises(llm.DescriptionError, match="after 3 tries.*ConnectionError"):
+    llm.describe_with_llm(record(), broken)
   assert len(tries) == 3
 
-  with pytest.raises(desc.DescriptionError):  # empty answers count as failures too
-    desc.describe_with_llm(record(), lambda s, u, d: "   ")
+  with pytest.raises(llm.DescriptionError):  # empty answers count as failures too
+    llm.describe_with_llm(record(), lambda s, u, d: "   ")
 
 
 def test_openai_client_is_lazy():
@@ -382,7 +386,7 @@ def test_openai_client_is_lazy():
   except ImportError:
     pass
   with pytest.raises(ImportError, match="pip install openai"):
-    desc.openai_client()
+    llm.openai_client()
 
 
 def test_fill_descriptions():
@@ -393,17 +397,17 @@ def test_fill_descriptions():
     if rec["image"] == "bad.jpg":
       raise RuntimeError("boom")
     return f"described {rec['image']}"
-  out, stats = desc.fill_descriptions(recs, fn)
+  out, stats = cli.fill_descriptions(recs, fn)
   assert [r.get("description") for r in out] == ["described a.jpg", "kept", "described c.jpg",
                                                  None]
   assert (stats["filled"], stats["skipped"], stats["failed"], stats["pending"]) == (2, 1, 1, 0)
   assert stats["failures"][0]["image"] == "bad.jpg" and "boom" in stats["failures"][0]["error"]
   assert "description" not in recs[0]  # inputs are not modified
-  out, stats = desc.fill_descriptions(recs, fn, overwrite=True)
+  out, stats = cli.fill_descriptions(recs, fn, overwrite=True)
   assert out[1]["description"] == "described b.jpg" and stats["skipped"] == 0
-  out, stats = desc.fill_descriptions(recs, fn, limit=1)
+  out, stats = cli.fill_descriptions(recs, fn, limit=1)
   assert (stats["filled"], stats["pending"]) == (1, 2)
-  out, stats = desc.fill_descriptions(recs, desc.describe_record)
+  out, stats = cli.fill_descriptions(recs, geometry.describe_record)
   assert out[0]["description"].startswith("There is one person in the image who is curling.")
 
 
@@ -413,15 +417,15 @@ def test_cli_with_client(tmp_path, capsys):
   src, dst = tmp_path / "in.json", tmp_path / "out.json"
   src.write_text(json.dumps(recs))
   CALLS.clear()
-  rc = desc.main([f"--annotations={src}", f"--out={dst}",
-                  "--client=tests.test_descriptions:fake_client_factory"])
+  rc = cli.main([f"--annotations={src}", f"--out={dst}",
+                  "--client=tests.test_describe:fake_client_factory"])
   assert rc == 0
   out = json.loads(dst.read_text())
   assert [r["description"] for r in out] == [CANNED, "kept", CANNED]
-  assert len(CALLS) == 2 and CALLS[0][0] == desc.SYSTEM_PROMPT
+  assert len(CALLS) == 2 and CALLS[0][0] == llm.SYSTEM_PROMPT
   assert "filled 2" in capsys.readouterr().out
   # Overwrite + limit: only the first record is redone.
-  rc = desc.main([f"--annotations={dst}", f"--out={dst}", "--geometry", "--overwrite",
+  rc = cli.main([f"--annotations={dst}", f"--out={dst}", "--geometry", "--overwrite",
                   "--limit", "1"])
   out2 = json.loads(dst.read_text())
   assert rc == 0 and out2[0]["description"].startswith("There is one person")
@@ -433,8 +437,8 @@ def test_cli_failures_are_reported_and_work_is_kept(tmp_path, capsys):
           record(image="c.jpg")]
   src, dst = tmp_path / "in.json", tmp_path / "out.json"
   src.write_text(json.dumps(recs))
-  rc = desc.main([f"--annotations={src}", f"--out={dst}", "--backoff=0", "--save_every=1",
-                  "--client=tests.test_descriptions:failing_client_factory"])
+  rc = cli.main([f"--annotations={src}", f"--out={dst}", "--backoff=0", "--save_every=1",
+                  "--client=tests.test_describe:failing_client_factory"])
   assert rc == 1
   out = json.loads(dst.read_text())
   assert out[0]["description"] == CANNED and out[2]["description"] == CANNED
@@ -447,14 +451,14 @@ def test_cli_failures_are_reported_and_work_is_kept(tmp_path, capsys):
                                       (17, "teenager"), (18, "adult"), (61, "adult"),
                                       (None, "person"), ("?", "person"), (-1, "person")])
 def test_age_noun(age, noun):
-  assert desc.age_noun(age) == noun
+  assert words.age_noun(age) == noun
 
 
 def test_known_ages_name_children_and_adults():
-  one = desc.describe([standing()], [ALL], "sports, curling", ages=[7])
+  one = geometry.describe([standing()], [ALL], "sports, curling", ages=[7])
   assert one.startswith("There is one child in the image who is curling. ")
   assert "The child is standing" in one
-  two = desc.describe([standing(), standing()], [ALL, ALL], "sports, curling",
+  two = geometry.describe([standing(), standing()], [ALL, ALL], "sports, curling",
                       centers=[[400, 200], [100, 200]], ages=[30, 8])
   assert two.startswith("There are two people in the image who are curling. ")
   # Left to right: the child (x=100) first, then the adult.
@@ -463,8 +467,8 @@ def test_known_ages_name_children_and_adults():
   # Records: MPII has no ages (unchanged text); the demo's "age" field is used.
   rec = {"activity": "sports, curling", "people": [
       {"center": [100, 200], "scale": 1.0, "kpts": standing(), "kpts_vis": ALL}]}
-  assert "person" in desc.describe_record(rec) and "child" not in desc.describe_record(rec)
+  assert "person" in geometry.describe_record(rec) and "child" not in geometry.describe_record(rec)
   rec["people"][0]["age"] = 9
-  assert desc.describe_record(rec).startswith("There is one child in the image")
+  assert geometry.describe_record(rec).startswith("There is one child in the image")
   with pytest.raises(ValueError, match="ages"):
-    desc.describe([standing()], [ALL], "sports, curling", ages=[7, 30])
+    geometry.describe([standing()], [ALL], "sports, curling", ages=[7, 30])

@@ -1,8 +1,8 @@
 """The contrastive train step: one ``jax.jit`` with in/out shardings and a donated state.
 
 The step runs on *global* batch arrays (sharded over the batch mesh axes); the loss is written
-on global arrays, so the partitioner inserts the collectives. A step whose loss or gradient is
-not finite is not applied (parameters and optimizer state are kept) and counted in
+on global arrays, so the partitioner inserts the collectives. A step whose loss, gradient or
+update is not finite is not applied (parameters and optimizer state are kept) and counted in
 ``state.nonfinite_streak``; the loop stops after ``config.train.max_nonfinite_steps`` in a row.
 """
 
@@ -54,21 +54,28 @@ def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.Gradient
 
     (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
     grad_norm = optimizer.global_norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    # The candidate update's finiteness is part of the decision: a finite gradient can still
+    # give a non-finite update (a learning rate or optimizer state that overflows). Its norm
+    # is finite iff every element is (an update whose norm overflows float32 counts as
+    # non-finite too). The optimizer state needs no check of its own: SGD's trace and Adam's
+    # moments accumulate the (finite) gradients, and the update is computed from them.
+    candidate_norm = optimizer.global_norm(tx.update(grads, state.opt_state, state.params)[0])
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(candidate_norm)
 
     # A conditional rather than a select over every leaf: the skipped branch passes the state
     # through, and the applied one writes the new state without a second pass over the
-    # parameters and optimizer state (~0.2 s of the paper step on CPU).
+    # parameters and optimizer state (measured in BENCHMARKS.md). The applied branch
+    # recomputes the update: the norm above then fuses into one read-only pass, where passing
+    # the candidate optimizer state into the conditional would copy it.
     def apply(params, opt_state):
       updates, new_opt_state = tx.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), new_opt_state,
-              optimizer.global_norm(updates))
+      return optax.apply_updates(params, updates), new_opt_state
 
     def skip(params, opt_state):
-      return params, opt_state, jnp.zeros((), jnp.float32)
+      return params, opt_state
 
-    new_params, new_opt_state, update_norm = jax.lax.cond(finite, apply, skip, state.params,
-                                                          state.opt_state)
+    new_params, new_opt_state = jax.lax.cond(finite, apply, skip, state.params, state.opt_state)
+    update_norm = jnp.where(finite, candidate_norm, 0.0)
     new_state = state.replace(
         step=state.step + 1,
         params=new_params,

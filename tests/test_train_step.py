@@ -67,27 +67,48 @@ def test_sharded_equals_single_device(mesh):
     assert kernel.addressable_shards[0].data.shape == (16, 64)
 
 
-def test_dropout_rng_differs_per_step_and_is_reproducible():
-  config = tiny(**{"sharding.mesh": (("data", 8), ("fsdp", 1))})
-  batches = [_batches(config, 1)[0]] * 2
-  a = _run(config, jax.devices(), batches)[0]
-  b = _run(config, jax.devices(), batches)[0]
-  assert a == b  # same seed, same steps -> same dropout masks
-  assert a[0] != a[1]  # same batch at another step -> another dropout mask (and updated params)
-
-
-def test_nonfinite_step_is_skipped():
-  config = tiny(**{"sharding.mesh": (("data", 8), ("fsdp", 1))})
+def _setup(config):
+  """(config, mesh, fresh-state factory, jitted step, batch sharding) on all 8 devices."""
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
   tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 100)
   shardings = train_state.state_shardings(model, config, tx, mesh)
-  state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
+  master = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
+  new_state = lambda: jax.tree.map(jnp.copy, master)  # steps donate their input
   step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,
                                    mesh, config)
+  return config, mesh, new_state, step, sharding.batch_sharding(mesh, config)
+
+
+def _loss_at_step(setup, k, batch):
+  """Loss of the same parameters on the same batch, as step ``k`` of a run."""
+  config, mesh, new_state, step, bsh = setup
+  state = new_state()
+  state = state.replace(step=jax.device_put(jnp.asarray(k, state.step.dtype), state.step.sharding))
+  with sharding.mesh_context(mesh, config):
+    _, m = step(state, sharding.make_global_batch(batch, bsh))
+  return float(m["loss"])
+
+
+def test_dropout_mask_is_new_every_step_and_reproducible():
+  """Same parameters, same batch, only the step number differs. The loss is a function of
+  (parameters, batch, dropout mask), so it differs by the mask alone: a dropout key reused
+  across steps gives equal losses and fails."""
+  config = tiny(**{"sharding.mesh": (("data", 8), ("fsdp", 1))})
+  assert config.model.text.dropout > 0
+  batch = _batches(config, 1)[0]
+  setup = _setup(config)
+  losses = [_loss_at_step(setup, k, batch) for k in (0, 1, 2, 1)]
+  assert losses[3] == losses[1]  # same step -> same mask
+  assert len(set(losses[:3])) == 3, losses  # every step its own mask
+
+
+def test_nonfinite_step_is_skipped():
+  config = tiny(**{"sharding.mesh": (("data", 8), ("fsdp", 1))})
+  _, mesh, new_state, step, bsh = _setup(config)
+  state = new_state()
   good = _batches(config, 1)[0]
   bad = dict(good, image=np.full_like(good["image"], np.nan))
-  bsh = sharding.batch_sharding(mesh, config)
   with sharding.mesh_context(mesh, config):
     before = jax.device_get(state.params)
     state, m = step(state, sharding.make_global_batch(bad, bsh))
@@ -100,6 +121,30 @@ def test_nonfinite_step_is_skipped():
     assert int(m["nonfinite"]) == 0 and int(m["nonfinite_streak"]) == 0
     assert not np.allclose(jax.device_get(state.params)["image_proj"]["kernel"],
                            before["image_proj"]["kernel"])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # 1e39 -> float32 Inf
+@pytest.mark.parametrize("optim", [{"optim.name": "sgd"}, {"optim.name": "adamw"}])
+def test_overflowing_update_is_skipped(optim):
+  """Finite loss and gradient, but lr = 1e39 (Inf in float32) makes the update Inf/NaN: the
+  step is not applied (parameters and optimizer state bit-identical) and counts in the streak."""
+  config = tiny(**{"sharding.mesh": (("data", 8), ("fsdp", 1)), "optim.learning_rate": 1e39,
+                   **optim})
+  _, mesh, new_state, step, bsh = _setup(config)
+  state = new_state()
+  batch = sharding.make_global_batch(_batches(config, 1)[0], bsh)
+  with sharding.mesh_context(mesh, config):
+    before = jax.device_get(state)
+    for k in (1, 2):
+      state, m = step(state, batch)
+      assert np.isfinite(float(m["loss"])) and np.isfinite(float(m["grad_norm"]))
+      assert int(m["nonfinite"]) == 1 and int(m["nonfinite_streak"]) == k
+      assert float(m["update_norm"]) == 0.0  # nothing applied
+  after = jax.device_get(state)
+  assert int(after.step) == 2 and int(after.nonfinite_streak) == 2
+  jax.tree.map(np.testing.assert_array_equal, (after.params, after.opt_state),
+               (before.params, before.opt_state))
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(after.params))
 
 
 def test_state_is_donated():

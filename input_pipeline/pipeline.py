@@ -14,10 +14,11 @@ into a model example:
 Training order (``train_iterator``): epoch e is the permutation ``epoch_permutation(seed, e,
 n)`` of the split's n records; the *global* batch of step s is its slice
 ``[k * B, (k + 1) * B)`` with ``e, k = divmod(s, n // B)`` (the last ``n mod B`` records of
-each permutation are left out of that epoch). Process p of P reads rows
-``[p * B / P, (p + 1) * B / P)`` of that batch, and the devices of a process take consecutive
-rows, so the global batch laid out over the mesh -- and with it every loss -- is a function of
-(seed, step) alone, whatever the number of processes and devices. Resuming at step s computes
+each permutation are left out of that epoch). Each process reads the rows of that batch
+its devices hold (``process_rows`` of the batch sharding, in the train loop; rows
+``[p * B / P, (p + 1) * B / P)`` for process p of P otherwise), so the global batch laid out
+over the mesh -- and with it every loss and dropout mask -- is a function of (seed, step)
+alone, whatever the number of processes and devices. Resuming at step s computes
 that epoch's permutation and reads from there: no earlier records are read or skipped.
 
 ``eval_iterator`` yields every example of a split once, in index order: global batch b is
@@ -74,20 +75,22 @@ class Datasets:
   process_count: int
   seed: int
   prefetch: int = 2
+  rows: tuple[int, ...] | None = None  # this process's rows of a global batch (None: a block)
 
   def train_iter(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
     """This process's batches from global step ``start_step`` on (infinite)."""
     return train_iterator(
         self.source, self.train_split, global_batch=self.global_batch_size, seed=self.seed,
         start_step=start_step, process_index=self.process_index,
-        process_count=self.process_count, prefetch=self.prefetch)
+        process_count=self.process_count, prefetch=self.prefetch, rows=self.rows)
 
   def eval_iter(self, split: str | None = None) -> Iterator[dict[str, np.ndarray]]:
     split = split or self.val_split
     if split is None:
       raise ValueError(f"dataset {self.source.name!r} has no validation split configured")
     return eval_iterator(self.source, split, global_batch=self.global_batch_size,
-                         process_index=self.process_index, process_count=self.process_count)
+                         process_index=self.process_index, process_count=self.process_count,
+                         rows=self.rows)
 
 
 def steps_per_epoch(num_examples: int, global_batch: int) -> int:
@@ -116,12 +119,28 @@ def global_batch_indices(seed: int, step: int, num_examples: int, global_batch: 
   return epoch_permutation(seed, epoch, num_examples)[k * global_batch:(k + 1) * global_batch]
 
 
-def _local_rows(global_batch: int, process_index: int, process_count: int) -> slice:
+def process_rows(global_batch: int, sharding) -> tuple[int, ...]:
+  """The rows of a global batch that this process's devices hold under ``sharding``, in the
+  order ``jax.make_array_from_process_local_data`` takes them from the local batch."""
+  rows = set()
+  for index in sharding.addressable_devices_indices_map((global_batch,)).values():
+    rows.update(range(*index[0].indices(global_batch)))
+  return tuple(sorted(rows))
+
+
+def _local_rows(global_batch: int, process_index: int, process_count: int,
+                rows=None) -> np.ndarray:
+  if rows is not None:
+    rows = np.asarray(rows, np.int64)
+    if not (len(rows) and (np.diff(rows) > 0).all() and 0 <= rows[0] and
+            rows[-1] < global_batch):
+      raise ValueError(f"rows {rows} are not increasing rows of a batch of {global_batch}")
+    return rows
   if global_batch % process_count:
     raise ValueError(f"global batch {global_batch} is not divisible by the {process_count} "
                      "processes")
   local = global_batch // process_count
-  return slice(process_index * local, (process_index + 1) * local)
+  return np.arange(process_index * local, (process_index + 1) * local)
 
 
 def _options() -> tf.data.Options:
@@ -150,13 +169,13 @@ def _decoder(decode):
 
 def train_iterator(source: Source, split: str, *, global_batch: int, seed: int,
                    start_step: int, process_index: int, process_count: int, prefetch: int = 2,
-                   as_numpy: bool = True):
+                   as_numpy: bool = True, rows=None):
   """Infinite, deterministic stream of this process's rows of the global batches from
   ``start_step`` on (see the module docstring for the order)."""
   n = source.num_examples(split)
   spe = steps_per_epoch(n, global_batch)
-  rows = _local_rows(global_batch, process_index, process_count)
-  local = rows.stop - rows.start
+  rows = _local_rows(global_batch, process_index, process_count, rows)
+  local = len(rows)
 
   def step_rows(step):
     return global_batch_indices(seed, int(step), n, global_batch)[rows], step // spe
@@ -174,17 +193,17 @@ def train_iterator(source: Source, split: str, *, global_batch: int, seed: int,
 
 
 def eval_iterator(source: Source, split: str, *, global_batch: int, process_index: int,
-                  process_count: int):
+                  process_count: int, rows=None):
   """Every example of ``split`` once; the last batch zero-padded; '_mask' marks real examples.
 
   Global batch b holds records [b * B, (b + 1) * B); every process yields ceil(n / B) batches.
   """
   n = source.num_examples(split)
-  rows = _local_rows(global_batch, process_index, process_count)
-  local = rows.stop - rows.start
+  rows = _local_rows(global_batch, process_index, process_count, rows)
+  local = len(rows)
   num_batches = math.ceil(n / global_batch)
   positions = (np.arange(num_batches)[:, None] * global_batch +
-               np.arange(rows.start, rows.stop)[None]).reshape(-1)
+               rows[None]).reshape(-1)
   real = positions < n
   positions = positions[real]  # padding rows are only at the end of this process's stream
   ds = tf.data.Dataset.from_tensor_slices(positions.astype(np.int64)).batch(local)
@@ -207,8 +226,21 @@ def model_inputs(batch: dict[str, np.ndarray], with_heatmap: bool = True
 
 def create_datasets(config, *, process_index: int | None = None,
                     process_count: int | None = None) -> Datasets:
-  """The datasets for ``config.data`` (what ``train.train_and_evaluate`` calls)."""
+  """The datasets for ``config.data`` (what ``train.train_and_evaluate`` calls).
+
+  Without an explicit ``process_index``/``process_count`` (the train loop), a process reads
+  the rows of each global batch that its devices hold on ``config.sharding.mesh``, so that
+  the batch lands on the mesh in the same order whatever the order of the devices in it.
+  """
+  # jax and the mesh helpers are heavy imports that only this function needs.
   import jax  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import sharding as sharding_lib  # pylint: disable=g-import-not-at-top
+  rows = None
+  if process_index is None and process_count is None and jax.process_count() > 1:
+    mesh = sharding_lib.create_mesh(config)
+    if config.train.batch_size % sharding_lib.global_batch_size_divisor(mesh, config) == 0:
+      rows = process_rows(config.train.batch_size,
+                          sharding_lib.batch_sharding(mesh, config))
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   if config.train.batch_size % process_count:
@@ -222,13 +254,14 @@ def create_datasets(config, *, process_index: int | None = None,
       train_split=train_split,
       val_split=config.data.val_split or None,
       global_batch_size=config.train.batch_size,
-      local_batch_size=config.train.batch_size // process_count,
+      local_batch_size=len(rows) if rows else config.train.batch_size // process_count,
       num_train_examples=n,
       steps_per_epoch=steps_per_epoch(n, config.train.batch_size),
       process_index=process_index,
       process_count=process_count,
       seed=config.seed,
       prefetch=config.data.prefetch,
+      rows=rows,
   )
 
 

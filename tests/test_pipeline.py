@@ -3,6 +3,7 @@ exact O(1) resume on any process count, eval padding."""
 
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -81,6 +82,44 @@ def test_global_batch_is_independent_of_the_process_count(pc):
   # Each process reads only its rows: disjoint slices of the global batch.
   rows = [next(_train(src, pc=pc, pi=p, batch=8))["index"] for p in range(pc)]
   assert all(len(r) == 8 // pc for r in rows) and len(set(np.concatenate(rows))) == 8
+
+
+class _Sharding:
+  """What process_rows asks of a sharding: the slices this process's devices hold."""
+
+  def __init__(self, slices):
+    self.slices = slices
+
+  def addressable_devices_indices_map(self, shape):
+    del shape
+    return {d: (s,) for d, s in enumerate(self.slices)}
+
+
+def test_rows_follow_the_devices_of_the_process():
+  # A mesh whose batch axis alternates between two processes' devices (as a TPU torus ring
+  # may): process 0 holds rows 0-1 and 4-5 of a batch of 8, process 1 rows 2-3 and 6-7.
+  rows = [pipeline.process_rows(8, _Sharding([slice(4, 6), slice(0, 2)])),
+          pipeline.process_rows(8, _Sharding([slice(2, 4), slice(6, 8)]))]
+  assert rows == [(0, 1, 4, 5), (2, 3, 6, 7)]
+  mesh = jax.make_mesh((8,), ("data",))  # one process: all rows
+  assert pipeline.process_rows(16, jax.NamedSharding(mesh, jax.P("data"))) == tuple(range(16))
+  src = _source(20)
+  parts = [_take(pipeline.train_iterator(src, "train", global_batch=8, seed=0, start_step=0,
+                                         process_index=p, process_count=2, rows=rows[p]), 4)
+           for p in range(2)]
+  for step in range(4):
+    want = pipeline.global_batch_indices(0, step, 20, 8)
+    for p in range(2):
+      np.testing.assert_array_equal(parts[p][step]["index"], want[list(rows[p])])
+  evals = [list(pipeline.eval_iterator(src, "validation", global_batch=8, process_index=p,
+                                       process_count=2, rows=rows[p])) for p in range(2)]
+  np.testing.assert_array_equal(evals[0][0]["index"], [0, 1, 4, 5])
+  # Second global batch: positions 8-15 of 11 records; process 1 holds 10, 11, 14, 15.
+  np.testing.assert_array_equal(evals[1][1]["_mask"], [True, False, False, False])
+  assert evals[1][1]["index"][0] == 10 and len(evals[0]) == len(evals[1]) == 2
+  with pytest.raises(ValueError, match="not increasing"):
+    _take(pipeline.train_iterator(src, "train", global_batch=8, seed=0, start_step=0,
+                                  process_index=0, process_count=2, rows=(4, 0)), 1)
 
 
 @pytest.mark.parametrize("pc_before,pc_after", [(1, 1), (1, 2), (2, 1)])

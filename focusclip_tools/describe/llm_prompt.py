@@ -189,7 +189,7 @@ def openai_client(model: str = "gpt-4-0613", api_key: str | None = None) -> Clie
   package >= 1.0 and the legacy 0.x API the reference used.
   """
   try:
-    import openai  # pylint: disable=g-import-not-at-top
+    import openai  # pylint: disable=g-import-not-at-top  (optional SDK, only for this client)
   except ImportError as e:
     raise ImportError(
         "openai_client needs the OpenAI Python package, which is not installed: "
@@ -224,7 +224,7 @@ def llama2_client(model: str = "meta-llama/Llama-2-70b-chat-hf",
   ``llama2_decoding`` (temperature 0.5, max_new_tokens 512, repetition_penalty 1.0).
   """
   try:
-    from huggingface_hub import InferenceClient  # pylint: disable=g-import-not-at-top
+    from huggingface_hub import InferenceClient  # pylint: disable=g-import-not-at-top  (optional)
   except ImportError as e:
     raise ImportError("llama2_client needs huggingface_hub: pip install huggingface_hub") from e
   api = InferenceClient(model=model, token=token)

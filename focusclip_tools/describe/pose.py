@@ -162,19 +162,20 @@ class Pose:
       best = float(scale) * 200.0 / PERSON_HEIGHT_UNITS
     return best if best > 1e-6 else None
 
-  def top(self) -> Point | None:
-    if self.has(THORAX):
-      return self.pts[THORAX]
-    if self.has(R_SHOULDER, L_SHOULDER):
-      return midpoint(self.pts[R_SHOULDER], self.pts[L_SHOULDER])
+  def _joint_or_midpoint(self, j: int, right: int, left: int) -> Point | None:
+    if self.has(j):
+      return self.pts[j]
+    if self.has(right, left):
+      return midpoint(self.pts[right], self.pts[left])
     return None
 
+  def top(self) -> Point | None:
+    """The thorax, else the midpoint of the shoulders."""
+    return self._joint_or_midpoint(THORAX, R_SHOULDER, L_SHOULDER)
+
   def bottom(self) -> Point | None:
-    if self.has(PELVIS):
-      return self.pts[PELVIS]
-    if self.has(R_HIP, L_HIP):
-      return midpoint(self.pts[R_HIP], self.pts[L_HIP])
-    return None
+    """The pelvis, else the midpoint of the hips."""
+    return self._joint_or_midpoint(PELVIS, R_HIP, L_HIP)
 
   def _torso_axis(self):
     top, bottom = self.top(), self.bottom()

@@ -37,7 +37,7 @@ $(VENV)/.installed-demo: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	$(PY) -m focusclip_jax.demo --workdir=$(DEMO_DIR)
+	$(PY) -m focusclip_tools.demo --workdir=$(DEMO_DIR)
 
 test: install-test
 	XLA_FLAGS="$(XLA_TEST_FLAGS)" $(PY) -m pytest $(PYTEST_ARGS) tests

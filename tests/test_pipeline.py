@@ -179,12 +179,3 @@ def test_eval_padding_and_mask():
 def test_too_few_examples_for_a_batch():
   with pytest.raises(ValueError, match="cannot fill one batch"):
     pipeline.steps_per_epoch(5, 8)
-
-
-def test_text_length_summary(minilm_dir):
-  from input_pipeline import text_lengths  # pylint: disable=g-import-not-at-top
-  lengths = text_lengths.token_lengths(["a photo", "word " * 100], minilm_dir)
-  assert lengths.tolist() == [4, 102]  # [CLS] a photo [SEP]; 100 words + 2
-  s = text_lengths.summarize(np.array([10] * 98 + [100, 300]), coverage=0.99)
-  assert s["truncated_fraction"][64] == 0.02 and s["truncated_fraction"][128] == 0.01
-  assert s["recommended_max_length"] == 128  # the 99th percentile (100) rounded up to 32s

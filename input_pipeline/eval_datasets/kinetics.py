@@ -21,7 +21,7 @@ The annotation list comes in either of its two distributed formats:
 
 Which one is read follows the file extension. Both give the same clips and frame names.
 The frames are not in any release: make them from the videos with
-``python -m input_pipeline.eval_datasets.kinetics_frames`` (the middle frame of each
+``python -m focusclip_tools.kinetics_frames`` (the middle frame of each
 annotated segment; the reference's extraction rule is unknown, docs/method.md §8 item 7).
 
 Every frame under ``images/<split>/<label>/`` is an example, labelled by its folder (the
@@ -58,7 +58,7 @@ ANNOTATION_EXTENSIONS = (".json", ".csv")
 _LAYOUT = ("images/<split>/<label>/<ytid>_<start:06d>_<end:06d>.jpg + annotations/<split>.json "
            f"(ActivityNet style) or annotations/<split>.csv ({CSV_HEADER})")
 _HINT = (f"Expected layout under the dataset folder: {_LAYOUT}; the annotation is optional. "
-         "python -m input_pipeline.eval_datasets.kinetics_frames --videos=DIR "
+         "python -m focusclip_tools.kinetics_frames --videos=DIR "
          "--annotations=JSON_OR_CSV --out=ROOT extracts the frames from the Kinetics-400 "
          "videos.")
 

@@ -1,6 +1,6 @@
 r"""Extracts one frame per annotated Kinetics clip: the layout ``kinetics.py`` reads.
 
-  python -m input_pipeline.eval_datasets.kinetics_frames --videos=DIR --annotations=FILE \
+  python -m focusclip_tools.kinetics_frames --videos=DIR --annotations=FILE \
       --out=ROOT [--split=test] [--subset=test] [--workers=8] [--overwrite]
 
 ``--annotations`` is either distributed format of the clip list (see ``kinetics.py``): the
@@ -78,6 +78,7 @@ def middle_frame(path: str, start: float, end: float):
   Raises:
     ValueError when the video has no frame at that time.
   """
+  # PyAV is optional (only this tool decodes video): imported here, not at the top.
   import av  # pylint: disable=g-import-not-at-top
   middle = (start + end) / 2.0
   stem = os.path.splitext(os.path.basename(path))[0]
@@ -209,7 +210,7 @@ def extract_middle_frames(videos_dir: str, annotations: str | Mapping[str, Any],
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
   parser = argparse.ArgumentParser(
-      prog="python -m input_pipeline.eval_datasets.kinetics_frames",
+      prog="python -m focusclip_tools.kinetics_frames",
       description="Middle frame of every annotated Kinetics clip -> images/<split>/<label>/.")
   parser.add_argument("--videos", required=True, help="Folder of the videos (recursive).")
   parser.add_argument("--annotations", required=True,

@@ -1,6 +1,6 @@
 r"""Token-length distribution of description files: the data that decides the fast text length.
 
-  python -m input_pipeline.text_lengths --files=/data/mpii/descriptions/gpt-4-0613/train.json \
+  python -m focusclip_tools.text_lengths --files=/data/mpii/descriptions/gpt-4-0613/train.json \
       [--tokenizer=bert-base-uncased] [--json=OUT]
 
 The paper pads every description to 512 tokens and mean-pools over the padding. The fast text
@@ -18,12 +18,14 @@ from typing import Sequence
 
 import numpy as np
 
+from input_pipeline import tokenizer as tokenizer_lib
+from input_pipeline.mpii_pose_descriptions.records import load_records
+
 CANDIDATES = (64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
 
 
 def token_lengths(texts: Sequence[str], tokenizer: str) -> np.ndarray:
   """Tokens per text including [CLS] and [SEP], without truncation."""
-  from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
   hf = tokenizer_lib.get_tokenizer(tokenizer, 512).hf
   enc = hf(list(texts), add_special_tokens=True, truncation=False)
   return np.asarray([len(ids) for ids in enc["input_ids"]], np.int64)
@@ -51,10 +53,9 @@ def main():
   p.add_argument("--coverage", type=float, default=0.99)
   p.add_argument("--json", default=None)
   args = p.parse_args()
-  from input_pipeline.mpii_pose_descriptions import mpii_pose_descriptions_dataset_builder as mb  # pylint: disable=g-import-not-at-top
   texts = []
   for f in args.files:
-    texts += [r.get("description") for r in mb.load_records(f)
+    texts += [r.get("description") for r in load_records(f)
               if isinstance(r.get("description"), str) and r.get("description").strip()]
   s = summarize(token_lengths(texts, args.tokenizer), args.coverage)
   print(f"{s['num_texts']} descriptions: mean {s['mean']:.0f} tokens, p50 {s['p50']:.0f}, "

@@ -330,7 +330,8 @@ def test_user_message():
 
 def test_system_prompt_and_decoding():
   prompt = llm.SYSTEM_PROMPT
-  positions = [prompt.index(f"{i} {name}") for i, name in enumerate([mj.joint_name(j) for j in range(mj.NUM_JOINTS)])]
+  names = [mj.joint_name(j) for j in range(mj.NUM_JOINTS)]
+  positions = [prompt.index(f"{i} {name}") for i, name in enumerate(names)]
   assert positions == sorted(positions)
   assert "[-1, -1]" in prompt and "downwards" in prompt and "gender-neutral" in prompt
   assert "left leg, right leg, left arm, right arm, torso and head" in prompt

@@ -35,7 +35,7 @@ from focusclip_jax.models import pretrained
 
 
 class TrainingDivergedError(RuntimeError):
-  """Too many consecutive steps with a non-finite loss or gradient."""
+  """Too many consecutive steps with a non-finite loss, gradient or update."""
 
 
 def hide_gpus_from_tensorflow():
@@ -198,14 +198,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
   def check_nonfinite(step, metrics):
     if int(metrics["nonfinite"]):
       streak = int(metrics["nonfinite_streak"])
-      logging.warning("Step %d: non-finite loss or gradient; the update was skipped (%d in a "
-                      "row)", step, streak)
+      logging.warning("Step %d: non-finite loss, gradient or update; the update was skipped "
+                      "(%d in a row)", step, streak)
       if streak >= config.train.max_nonfinite_steps:
+        # True by construction: skipped steps leave the state unchanged and Checkpointer.save
+        # refuses to write NaN/Inf.
         raise TrainingDivergedError(
-            f"{streak} consecutive steps with a non-finite loss or gradient (last at step "
-            f"{step}); training stopped. The latest checkpoint in {workdir} holds the last good "
-            "state. Lower config.optim.learning_rate, keep config.optim.grad_clip_norm > 0, or "
-            "check the data for NaN/Inf.")
+            f"{streak} consecutive steps with a non-finite loss, gradient or update (last at "
+            f"step {step}); training stopped. The latest checkpoint in {workdir} holds the last "
+            "good state. Lower config.optim.learning_rate, keep config.optim.grad_clip_norm > 0, "
+            "or check the data for NaN/Inf.")
 
   buffer, pending = [], None
   step = start_step
@@ -241,14 +243,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
           run_evaluators(step)
         checkpointer.save(step, state)
         if preemption(step):
+          # The regular save above may already have written (or be writing) this step: with
+          # several processes Orbax's preemption policy saves it there; save() then skips it.
           checkpointer.save(step, state, force=True)
           checkpointer.wait()
           logging.warning("Preempted: saved step %d to %s; exiting", step, workdir)
           return state
       if pending is not None:
         check_nonfinite(*pending)
-      if checkpointer.latest_step() != step:
-        checkpointer.save(step, state, force=True)
+      checkpointer.save(step, state, force=True)  # no-op when the schedule saved it
       if evaluators and not (config.train.eval_every_steps and
                              step % config.train.eval_every_steps == 0):
         run_evaluators(step)

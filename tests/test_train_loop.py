@@ -1,7 +1,10 @@
-"""The train loop end to end through main.py: events, checkpoints, resume, SIGTERM, restore on
-another device count, interrupted checkpoints, and the NaN guard."""
+"""The train loop end to end through main.py: events, checkpoints, resume, SIGTERM (also right
+after a scheduled save), restore on another device count, interrupted checkpoints, and the NaN
+guard."""
 
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +15,11 @@ import numpy as np
 import pytest
 
 from focusclip_jax import checkpointing
+from focusclip_jax import models
+from focusclip_jax import optimizer
+from focusclip_jax import sharding
 from focusclip_jax import train
+from focusclip_jax import train_state
 from focusclip_jax.models import params_util
 from input_pipeline import pipeline
 from tests.helpers import REPO
@@ -88,7 +95,6 @@ def test_restore_on_one_device(runs, tmp_path):
 
 
 def test_interrupted_checkpoint_is_never_restored(runs, tmp_path):
-  import shutil  # pylint: disable=g-import-not-at-top
   work = tmp_path / "w"
   shutil.copytree(runs[0], work)
   tmp = work / "checkpoints" / "9.orbax-checkpoint-tmp-1234567"
@@ -99,14 +105,59 @@ def test_interrupted_checkpoint_is_never_restored(runs, tmp_path):
   assert ckpt.latest_step() == 6
   ckpt.close()
   _, params, _ = checkpointing.load_for_inference(str(work))
-  assert "image_tower" in params
+  _, saved, _ = checkpointing.load_for_inference(str(runs[0]))
+  assert params_util.flatten(params).keys() == params_util.flatten(saved).keys()
+  jax.tree.map(np.testing.assert_array_equal, params, saved)  # step 6, bit for bit
+
+
+def _abstract_state(config, total_steps):
+  model = models.build_model(config)
+  tx, _ = optimizer.build(config, train_state.abstract_params(model, config), total_steps)
+  return train_state.abstract_state(model, config, tx, sharding.create_mesh(config))
+
+
+def _sigterm_while_fetching(batches, step):
+  """Yields ``batches``; sends this process SIGTERM while the loop fetches step ``step``'s."""
+  for i, batch in enumerate(batches, 1):
+    if i == step:
+      os.kill(os.getpid(), signal.SIGTERM)
+    yield batch
+
+
+def test_sigterm_right_after_a_scheduled_save_then_resume_is_bit_exact(runs, tmp_path, caplog):
+  """checkpoint_every_steps=1: the schedule has just saved (asynchronously) the step the
+  SIGTERM stops at. The run ends normally with that step saved once; the checkpoint holds
+  exactly the state in memory; resuming gives the uninterrupted run's losses and parameters."""
+  config = tiny(**{"train.num_steps": 6, "train.checkpoint_every_steps": 1,
+                   "eval.evaluators": ()})  # evaluators do not touch the state
+  datasets = pipeline.create_datasets(config)
+  with caplog.at_level(logging.WARNING):
+    state = train.train_and_evaluate(
+        config, str(tmp_path), datasets=datasets,
+        train_iter=_sigterm_while_fetching(datasets.train_iter(0), 2))
+  assert f"Preempted: saved step 2 to {tmp_path}" in caplog.text
+  assert int(state.step) == 2
+  ckpt = checkpointing.Checkpointer(str(tmp_path), config)
+  assert ckpt.all_steps() == [1, 2]
+  restored = ckpt.restore(_abstract_state(config, 6))
+  ckpt.close()
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored), jax.device_get(state))
+
+  train.train_and_evaluate(config, str(tmp_path))  # resumes at step 2
+  straight = runs[0]
+  assert read_scalars(tmp_path, "train/loss") == read_scalars(straight, "train/loss")
+  _, resumed, _ = checkpointing.load_for_inference(str(tmp_path))
+  _, reference, _ = checkpointing.load_for_inference(str(straight))
+  jax.tree.map(np.testing.assert_array_equal, resumed, reference)
 
 
 def test_sigterm_saves_the_current_step(tmp_path):
+  """main.py exits 0 on SIGTERM; every step is a scheduled save, so the signal always lands
+  on a step that was just saved (or is being saved)."""
   env = dict(os.environ)
   proc = subprocess.Popen(
       [sys.executable, str(REPO / "main.py"), *TINY, f"--workdir={tmp_path}",
-       "--config.train.num_steps=100000", "--config.train.checkpoint_every_steps=100000"],
+       "--config.train.num_steps=100000", "--config.train.checkpoint_every_steps=1"],
       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 300
   seen = 0
@@ -125,10 +176,10 @@ def test_sigterm_saves_the_current_step(tmp_path):
     if proc.poll() is None:
       proc.kill()
   assert proc.returncode == 0, rest[-3000:]
-  assert "Preempted: saved step" in rest
+  assert "Preempted: saved step" in rest and "StepAlreadyExistsError" not in rest
   steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
-  assert len(steps) == 1 and 3 <= steps[0] < 100000
-  assert f"Preempted: saved step {steps[0]}" in rest
+  assert 3 <= steps[-1] < 100000 and len(steps) <= 3  # train.keep_checkpoints
+  assert f"Preempted: saved step {steps[-1]} " in rest
 
 
 def test_nan_guard_stops_training(tmp_path):
@@ -144,5 +195,12 @@ def test_nan_guard_stops_training(tmp_path):
 
   with pytest.raises(train.TrainingDivergedError, match=r"2 consecutive steps .* step 3"):
     train.train_and_evaluate(config, str(tmp_path), datasets=datasets, train_iter=batches())
-  # The one good step was applied and checkpointed nowhere else than the workdir.
   assert read_scalars(tmp_path, "train/nonfinite")[2] == 1.0
+  # "The latest checkpoint holds the last good state": step 2 (saved on schedule) has the
+  # parameters of the one good step, all finite.
+  ckpt = checkpointing.Checkpointer(str(tmp_path), config)
+  assert ckpt.all_steps() == [2]
+  restored = jax.device_get(ckpt.restore(_abstract_state(config, 10)))
+  ckpt.close()
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves((restored.params, restored.opt_state)))
+  assert int(restored.nonfinite_streak) == 1

@@ -22,8 +22,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from focusclip_tools.describe.geometry import describe_record
 from focusclip_tools.describe.llm_prompt import Client
-from focusclip_tools.describe.llm_prompt import json_default
 from focusclip_tools.describe.llm_prompt import describe_with_llm
+from focusclip_tools.describe.llm_prompt import json_default
 from input_pipeline.mpii_pose_descriptions.records import load_records
 
 

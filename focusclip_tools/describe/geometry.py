@@ -32,8 +32,8 @@ from focusclip_tools.describe.words import count_words
 from focusclip_tools.describe.words import join_words
 from focusclip_tools.describe.words import opening_sentence
 from input_pipeline.mpii_joints import (
-    HEAD_TOP, L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, R_ANKLE, R_ELBOW, R_HIP,
-    R_KNEE, R_SHOULDER, R_WRIST, THORAX, UPPER_NECK, ARMS, LEGS, NUM_JOINTS, joint_name)
+    ARMS, HEAD_TOP, L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, LEGS, NUM_JOINTS,
+    R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_WRIST, THORAX, UPPER_NECK, joint_name)
 
 _OTHER = {"left": "right", "right": "left"}
 

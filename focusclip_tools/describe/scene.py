@@ -12,9 +12,9 @@ from focusclip_tools.describe.pose import IMAGE_SPREAD_MIN_FRACTION
 from focusclip_tools.describe.pose import Point
 from focusclip_tools.describe.pose import Pose
 from focusclip_tools.describe.pose import distance
+from focusclip_tools.describe.words import count_words
 from focusclip_tools.describe.words import join_words
 from focusclip_tools.describe.words import ordinal
-from focusclip_tools.describe.words import count_words
 
 
 def locations(centers: list[Point | None], sizes: list[float | None]) -> list[str]:

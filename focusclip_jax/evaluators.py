@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 import jax
 import numpy as np
 
+from focusclip_jax import batch_spec
 from focusclip_jax import sharding as sharding_lib
 from focusclip_jax import train_step as train_step_lib
 
@@ -64,7 +65,6 @@ class ValLoss:
     self.batch_sharding = sharding_lib.batch_sharding(mesh, config)
 
   def __call__(self, params, step: int) -> dict[str, float]:
-    from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
     ds = self.datasets
     n = ds.source.num_examples(ds.val_split)
     full_batches = (n // ds.process_count) // ds.local_batch_size
@@ -77,7 +77,7 @@ class ValLoss:
       for i, batch in enumerate(ds.eval_iter()):
         if i >= full_batches:
           break
-        inputs = pipeline.model_inputs(batch, with_heatmap=self.model.focus)
+        inputs = batch_spec.model_inputs(batch, focus=self.model.focus)
         metrics = jax.device_get(self.eval_step(
             params, sharding_lib.make_global_batch(inputs, self.batch_sharding)))
         sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)

@@ -23,6 +23,7 @@ from clu import metric_writers
 from clu import periodic_actions
 from etils import epath
 
+from focusclip_jax import batch_spec
 from focusclip_jax import checkpointing
 from focusclip_jax import config_lib
 from focusclip_jax import evaluators as evaluators_lib
@@ -217,7 +218,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
       while step < total_steps:
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
           batch = next(train_iter)
-          inputs = pipeline.model_inputs(batch, with_heatmap=model.focus)
+          inputs = batch_spec.model_inputs(batch, focus=model.focus)
           state, metrics = compiled(state, sharding_lib.make_global_batch(inputs, batch_sharding))
         step += 1
         # Lagged by one step so the host never waits for the step it just dispatched.

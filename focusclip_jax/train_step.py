@@ -132,6 +132,4 @@ def abstract_batch(config, mesh, global_batch_size: int | None = None):
   b = global_batch_size or config.train.batch_size
   sh = sharding_lib.batch_sharding(mesh, config)
   batch = models.example_batch(config, batch_size=b, abstract=True)
-  if not config.model.focus.enabled:
-    batch.pop("heatmap")
   return {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=sh) for k, v in batch.items()}

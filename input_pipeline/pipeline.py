@@ -2,14 +2,9 @@
 
 A *source* (``Source``) knows a dataset's splits: how many examples each has, how to read
 records by their index in the split (random access, no decoding), and how to decode a record
-into a model example:
-
-  image      float32 [S, S, 3] in [0, 1]
-  heatmap    float32 [S, S, 1] in [0, 1]
-  text_ids   int32   [L]
-  text_mask  int32   [L]
-  id         int64   example id (bookkeeping; not sent to the device)
-  index      int64   the record's index in its split (added by the pipeline; host only)
+into a model example (keys, shapes and dtypes: focusclip_jax/batch_spec.py, which the
+pipeline checks the decoded examples against), plus 'id' (bookkeeping, host only); the
+pipeline adds 'index', the record's index in its split (host only).
 
 Training order (``train_iterator``): epoch e is the permutation ``epoch_permutation(seed, e,
 n)`` of the split's n records; the *global* batch of step s is its slice
@@ -36,7 +31,7 @@ from typing import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-MODEL_KEYS = ("image", "heatmap", "text_ids", "text_mask")
+from focusclip_jax import batch_spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,10 +156,13 @@ def _records(source: Source, split: str, index_batches: tf.data.Dataset) -> tf.d
   return ds.unbatch()
 
 
-def _decoder(decode):
-  def fn(record):
-    return dict(decode(record), index=record["index"])
-  return fn
+def _decoded(source: Source, ds: tf.data.Dataset, decode) -> tf.data.Dataset:
+  """Records -> examples (+ 'index'), checked against the batch spec when the pipeline is
+  built (a source that decodes a wrong key, dtype or rank fails here, naming the source)."""
+  ds = ds.map(lambda record: dict(decode(record), index=record["index"]),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  batch_spec.check_example(ds.element_spec, f"source {source.name!r}")
+  return ds
 
 
 def train_iterator(source: Source, split: str, *, global_batch: int, seed: int,
@@ -186,8 +184,7 @@ def train_iterator(source: Source, split: str, *, global_batch: int, seed: int,
 
   ds = tf.data.Dataset.range(int(start_step), np.iinfo(np.int64).max).map(index_batch)
   ds = _records(source, split, ds)
-  ds = ds.map(_decoder(source.decode_train or source.decode),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = _decoded(source, ds, source.decode_train or source.decode)
   ds = ds.batch(local, drop_remainder=True).prefetch(prefetch).with_options(_options())
   return ds.as_numpy_iterator() if as_numpy else ds
 
@@ -208,20 +205,13 @@ def eval_iterator(source: Source, split: str, *, global_batch: int, process_inde
   positions = positions[real]  # padding rows are only at the end of this process's stream
   ds = tf.data.Dataset.from_tensor_slices(positions.astype(np.int64)).batch(local)
   ds = _records(source, split, ds.map(lambda i: (i, tf.constant(0, tf.int64))))
-  ds = ds.map(_decoder(source.decode), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = _decoded(source, ds, source.decode)
   ds = ds.map(lambda ex: dict(ex, _mask=tf.constant(True)))
   if not real.all():
     zeros = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
     ds = ds.concatenate(tf.data.Dataset.from_tensors(zeros).repeat(int((~real).sum())))
   ds = ds.batch(local, drop_remainder=True).prefetch(2).with_options(_options())
   return ds.as_numpy_iterator()
-
-
-def model_inputs(batch: dict[str, np.ndarray], with_heatmap: bool = True
-                 ) -> dict[str, np.ndarray]:
-  """The arrays the train step needs (bookkeeping fields such as 'id' stay on the host)."""
-  keys = MODEL_KEYS if with_heatmap else tuple(k for k in MODEL_KEYS if k != "heatmap")
-  return {k: batch[k] for k in keys}
 
 
 def create_datasets(config, *, process_index: int | None = None,

@@ -4,6 +4,7 @@ import jax
 import numpy as np
 import pytest
 
+from focusclip_jax import batch_spec
 from focusclip_jax import models
 from focusclip_jax import optimizer
 from focusclip_jax import sharding
@@ -14,11 +15,8 @@ from tests.helpers import tiny
 
 
 def _batch(config, b=8, seed=0):
-  ex = synthetic.make_examples(b, config.model.image.image_size, config.model.text.max_length,
-                               seed)
-  return {"image": ex["image"].astype(np.float32) / 255,
-          "heatmap": ex["heatmap"].astype(np.float32) / 255,
-          "text_ids": ex["text_ids"], "text_mask": ex["text_mask"]}
+  return batch_spec.from_uint8(synthetic.make_examples(
+      b, config.model.image.image_size, config.model.text.max_length, seed))
 
 
 def _forward(config, params, batch):

@@ -6,7 +6,9 @@ import time
 import jax
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from focusclip_jax import batch_spec
 from input_pipeline import pipeline
 from input_pipeline import synthetic
 from tests.helpers import tiny
@@ -45,8 +47,26 @@ def test_batch_structure():
   assert b["text_mask"].shape == (8, 16) and b["text_mask"].dtype == np.int32
   assert b["index"].shape == (8,) and b["index"].dtype == np.int64
   np.testing.assert_array_equal(b["index"], b["id"])  # synthetic ids are the record indices
-  assert set(pipeline.model_inputs(b)) == {"image", "heatmap", "text_ids", "text_mask"}
-  assert set(pipeline.model_inputs(b, with_heatmap=False)) == {"image", "text_ids", "text_mask"}
+  assert set(batch_spec.model_inputs(b, focus=True)) == {"image", "heatmap", "text_ids",
+                                                         "text_mask"}
+  assert set(batch_spec.model_inputs(b, focus=False)) == {"image", "text_ids", "text_mask"}
+  spec = batch_spec.batch_shapes(config, 8)
+  assert {k: (b[k].shape, b[k].dtype) for k in spec} == {
+      k: (shape, np.dtype(dtype)) for k, (shape, dtype) in spec.items()}
+
+
+def test_source_that_breaks_the_batch_spec_is_named():
+  wrong = synthetic.from_arrays("wrong_dtype", {"train": synthetic.make_examples(8, 8, 6, 0)},
+                                decode=lambda r: dict(synthetic.decode_uint8(r),
+                                                      text_ids=tf.cast(r["text_ids"], tf.int64)))
+  with pytest.raises(ValueError, match="source 'wrong_dtype'.*'text_ids'"):
+    pipeline.eval_iterator(wrong, "train", global_batch=4, process_index=0, process_count=1)
+  missing = synthetic.from_arrays("no_heatmap", {"train": synthetic.make_examples(8, 8, 6, 0)},
+                                  decode=lambda r: {k: v for k, v in
+                                                    synthetic.decode_uint8(r).items()
+                                                    if k != "heatmap"})
+  with pytest.raises(ValueError, match="source 'no_heatmap'.*no 'heatmap'"):
+    _train(missing)
 
 
 def test_records_match_their_index():

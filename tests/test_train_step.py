@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from focusclip_jax import batch_spec
 from focusclip_jax import models
 from focusclip_jax import optimizer
 from focusclip_jax import sharding
@@ -15,17 +16,9 @@ from tests.helpers import tiny
 
 
 def _batches(config, n=3):
-  ex = synthetic.make_examples(n * config.train.batch_size, 32, 16, seed=0)
-  out = []
-  for i in range(n):
-    sl = slice(i * config.train.batch_size, (i + 1) * config.train.batch_size)
-    out.append({
-        "image": ex["image"][sl].astype(np.float32) / 255,
-        "heatmap": ex["heatmap"][sl].astype(np.float32) / 255,
-        "text_ids": ex["text_ids"][sl],
-        "text_mask": ex["text_mask"][sl],
-    })
-  return out
+  ex = batch_spec.from_uint8(synthetic.make_examples(n * config.train.batch_size, 32, 16, seed=0))
+  b = config.train.batch_size
+  return [{k: v[i * b:(i + 1) * b] for k, v in ex.items()} for i in range(n)]
 
 
 def _run(config, devices, batches):

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from focusclip_jax import batch_spec
 from focusclip_jax.models import bert
 from focusclip_jax.models import convnet
 from focusclip_jax.models import vit
@@ -73,43 +74,33 @@ def build_model(config: ml_collections.ConfigDict) -> FocusCLIP:
   )
 
 
-def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1, abstract: bool = False):
-  """A batch with the training input structure: image, heatmap, text_ids, text_mask."""
-  s, L = config.model.image.image_size, config.model.text.max_length
-  shapes = {
-      "image": ((batch_size, s, s, 3), jnp.float32),
-      "heatmap": ((batch_size, s, s, 1), jnp.float32),
-      "text_ids": ((batch_size, L), jnp.int32),
-      "text_mask": ((batch_size, L), jnp.int32),
-  }
+def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1, abstract: bool = False,
+                  focus: bool | None = None):
+  """A batch of the model inputs (focusclip_jax/batch_spec.py; the heatmap only with a focus
+  view, ``focus`` defaulting to the config's): zeros, an all-ones text mask; or
+  ``jax.ShapeDtypeStruct``s with ``abstract``."""
+  shapes = batch_spec.batch_shapes(config, batch_size, focus=focus)
   if abstract:
     return {k: jax.ShapeDtypeStruct(*v) for k, v in shapes.items()}
   return {k: jnp.zeros(*v) if k != "text_mask" else jnp.ones(*v) for k, v in shapes.items()}
 
 
+def _forward_args(model: FocusCLIP, batch):
+  """Positional inputs of ``FocusCLIP.__call__`` from a batch dict (batch_spec.model_keys
+  decides whether the heatmap is read)."""
+  inputs = batch_spec.model_inputs(batch, focus=model.focus)
+  return inputs["image"], inputs["text_ids"], inputs["text_mask"], inputs.get("heatmap")
+
+
 def apply_batch(model: FocusCLIP, variables, batch, train: bool = False, rngs=None):
   """The training forward on a batch dict -> {'image', 'text'[, 'focus']} embeddings."""
-  return model.apply(
-      variables,
-      batch["image"],
-      batch["text_ids"],
-      batch["text_mask"],
-      batch.get("heatmap") if model.focus else None,
-      train=train,
-      rngs=rngs,
-  )
+  return model.apply(variables, *_forward_args(model, batch), train=train, rngs=rngs)
 
 
 def init_boxed(model: FocusCLIP, config: ml_collections.ConfigDict, rng):
   """Variables with their ``nn.LogicallyPartitioned`` boxes (for sharding specs)."""
-  batch = example_batch(config, batch_size=1)
-  return model.init(
-      {"params": rng},
-      batch["image"],
-      batch["text_ids"],
-      batch["text_mask"],
-      batch["heatmap"] if model.focus else None,
-  )
+  batch = example_batch(config, batch_size=1, focus=model.focus)
+  return model.init({"params": rng}, *_forward_args(model, batch))
 
 
 def init_params(model: FocusCLIP, config: ml_collections.ConfigDict, rng):

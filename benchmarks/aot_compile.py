@@ -206,7 +206,7 @@ class Compiler:
     self.devices = topology.devices()
     self.mesh = sharding_lib.create_mesh(config, devices=self.devices)
     self.model = models.build_model(config)
-    self.tx, lr = optimizer.build(config, train_state.abstract_params(self.model, config),
+    self.tx, lr = optimizer.build(config, train_state.abstract_train_params(self.model, config),
                                   total_steps)
     shardings = train_state.state_shardings(self.model, config, self.tx, self.mesh)
     self.abstract_state = train_state.abstract_state(self.model, config, self.tx, self.mesh)

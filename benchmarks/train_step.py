@@ -112,7 +112,7 @@ def unscanned_flops(config, mesh) -> float:
   config = config.copy_and_resolve_references()
   config.model.scan_layers = False
   model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 1000)
+  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 1000)
   shardings = train_state.state_shardings(model, config, tx, mesh)
   jitted = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr),
                                      shardings, mesh, config)
@@ -144,7 +144,7 @@ def build(config, *, batch: int):
   config_lib.validate(config)
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 1000)
+  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 1000)
   shardings = train_state.state_shardings(model, config, tx, mesh)
   jitted = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr),
                                      shardings, mesh, config)

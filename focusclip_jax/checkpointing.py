@@ -33,6 +33,7 @@ from orbax.checkpoint import checkpoint_managers as cm
 from etils import epath
 
 from focusclip_jax import config_lib
+from focusclip_jax import losses
 
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_PARAMS_DIR = "params"
@@ -205,9 +206,11 @@ def _numpy_restore(path: epath.Path, subtree: tuple[str, ...] = ()):
 
 
 def export_params(path: str, params, config: ml_collections.ConfigDict) -> str:
-  """Writes a params-only checkpoint (+ config.json) that ``load_for_inference`` reads."""
-  from focusclip_jax.train_state import split_params  # pylint: disable=g-import-not-at-top
-  model_params, _ = split_params(params)
+  """Writes a params-only checkpoint (+ config.json) that ``load_for_inference`` reads.
+
+  ``params``: model or train parameters; only the model's are written.
+  """
+  model_params, _ = losses.split_params(params)
   out = epath.Path(path)
   out.mkdir(parents=True, exist_ok=True)
   ckpt = ocp.StandardCheckpointer()
@@ -256,8 +259,7 @@ def load_for_inference(path: str):
   if kind == "export":
     params = _numpy_restore(params_path)
   else:
-    params = _numpy_restore(params_path, ("params",))
-    params = {k: v for k, v in params.items() if k != "loss"}
+    params, _ = losses.split_params(_numpy_restore(params_path, ("params",)))
   model = models.build_model(config)
   return model, params, config
 

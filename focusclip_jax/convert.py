@@ -40,12 +40,12 @@ import numpy as np
 
 from focusclip_jax import checkpointing
 from focusclip_jax import config_lib
+from focusclip_jax import losses
 from focusclip_jax import models
 from focusclip_jax.models import bert as bert_lib
 from focusclip_jax.models import convnet
 from focusclip_jax.models import pretrained
 from focusclip_jax.models import vit as vit_lib
-from focusclip_jax.train_state import split_params
 
 CheckpointMismatchError = pretrained.CheckpointMismatchError
 LIGHTNING_PREFIX = "model."
@@ -299,7 +299,7 @@ def to_reference(params, config: ml_collections.ConfigDict, *, prefix: str = LIG
     if value != reference:
       logging.warning("config.%s = %r: the reference code computes %r, so its embeddings "
                       "will differ from this model's.", field, value, reference)
-  params, _ = split_params(params)
+  params, _ = losses.split_params(params)
   sd = {"visual." + k: v for k, v in pretrained.vit_to_timm(params["image_tower"]).items()}
   sd.update({"text." + k: v for k, v in pretrained.bert_to_hf(params["text_tower"]).items()})
   for ours, theirs in (("image_proj", "visual_embed"), ("text_proj", "text_embed")):

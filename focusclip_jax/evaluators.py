@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from focusclip_jax import batch_spec
+from focusclip_jax import losses
 from focusclip_jax import sharding as sharding_lib
 from focusclip_jax import train_step as train_step_lib
 
@@ -104,8 +105,7 @@ class ZeroShot:
     from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
     from focusclip_jax import results  # pylint: disable=g-import-not-at-top
     from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
-    from focusclip_jax.train_state import split_params  # pylint: disable=g-import-not-at-top
-    model_params, _ = split_params(params)
+    model_params, _ = losses.split_params(params)
     encoder = zeroshot.Encoder(self.model, model_params, self.config, mesh=self.mesh)
     out_dir = None if self.workdir is None else f"{self.workdir}/eval/step_{step}"
     per = evaluation.run_zeroshot(encoder, self.config, output_dir=out_dir,
@@ -129,9 +129,9 @@ class Retrieval:
 
   def __call__(self, params, step: int) -> dict[str, float]:
     from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
-    from focusclip_jax.train_state import split_params  # pylint: disable=g-import-not-at-top
     del step
-    encoder = zeroshot.Encoder(self.model, split_params(params)[0], self.config, mesh=self.mesh)
+    model_params, _ = losses.split_params(params)
+    encoder = zeroshot.Encoder(self.model, model_params, self.config, mesh=self.mesh)
     res = zeroshot.retrieval(encoder, self.datasets.eval_iter())
     return {f"retrieval/{k}": v for k, v in res.items() if "R@" in k}
 

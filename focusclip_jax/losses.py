@@ -62,10 +62,33 @@ def siglip(a, b, logit_scale, logit_bias):
 
 
 # ---------------------------------------------------------------------- loss parameters
+#
+# The objective owns its learnable parameters (temperature, logit scale/bias). They train with
+# the model, so they live in the train state's parameter tree next to the model's top-level
+# modules, under PARAMS_KEY; ``split_params`` / ``join_params`` are the one place that knows
+# this. The key stays 'loss', as in every checkpoint written so far: the same tree is the
+# Orbax restore target of the train state (the optimizer moments mirror it), so renaming it
+# would need a migration on every resume, not only for inference loading.
+
+PARAMS_KEY = "loss"
+
+
+def split_params(params) -> tuple[dict, dict]:
+  """Train parameters -> (model parameters, the objective's parameters; {} if none)."""
+  model_params = {k: v for k, v in params.items() if k != PARAMS_KEY}
+  return model_params, params.get(PARAMS_KEY, {})
+
+
+def join_params(model_params, loss_params) -> dict:
+  """(model parameters, the objective's parameters) -> train parameters (inverse of split)."""
+  if PARAMS_KEY in model_params:
+    raise ValueError(f"The model has a top-level module named {PARAMS_KEY!r}, the key of the "
+                     "objective's parameters; rename the module.")
+  return {**model_params, PARAMS_KEY: loss_params} if loss_params else dict(model_params)
 
 
 def init_loss_params(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
-  """Learnable loss parameters (stored in the train state as params['loss'])."""
+  """The objective's learnable parameters for ``config.loss`` ({} when it has none)."""
   c = config.loss
   if c.type == "ntxent":
     return {"log_temperature": jnp.float32(math.log(c.temperature))} if c.learn_temperature else {}

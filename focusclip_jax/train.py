@@ -149,7 +149,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
   if datasets is None:
     datasets = pipeline.create_datasets(config)
   total_steps = num_train_steps(config, datasets)
-  tx, lr_schedule = optimizer.build(config, train_state.abstract_params(model, config),
+  tx, lr_schedule = optimizer.build(config, train_state.abstract_train_params(model, config),
                                     total_steps)
   checkpointer = checkpointing.Checkpointer(workdir, config)
   state, resumed = initial_state(config, model, tx, mesh, checkpointer)

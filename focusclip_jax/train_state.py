@@ -1,5 +1,8 @@
 """The train state, its shardings, and its creation directly on the mesh.
 
+Its ``params`` are the *train parameters*: the model's parameters (``models.init_params``)
+joined with the objective's learnable ones (``losses.join_params``, key ``losses.PARAMS_KEY``).
+
 Chain (MaxText / flax lm1b idiom): abstract state (``jax.eval_shape``) -> logical axis names
 -> ``NamedSharding``s on the mesh -> ``jax.jit(init, out_shardings=...)``, so parameters and
 optimizer state are born sharded; the same abstract state (with shardings) is the Orbax
@@ -26,40 +29,32 @@ from focusclip_jax import sharding as sharding_lib
 @flax.struct.dataclass
 class TrainState:
   step: jax.Array  # steps taken (skipped non-finite steps included)
-  params: Any  # model parameters, plus params['loss'] for learnable loss parameters
+  params: Any  # train parameters: losses.join_params(model parameters, loss parameters)
   opt_state: Any
   nonfinite_streak: jax.Array  # consecutive non-finite steps (the NaN guard)
 
 
-def split_params(params):
-  """-> (model params, loss params)."""
-  model_params = {k: v for k, v in params.items() if k != "loss"}
-  return model_params, params.get("loss", {})
+def init_train_params(model, config: ml_collections.ConfigDict, rng):
+  """The train parameters: the model's and the objective's (see the module docstring)."""
+  return losses.join_params(models.init_params(model, config, rng),
+                            losses.init_loss_params(config))
 
 
-def init_params(model, config: ml_collections.ConfigDict, rng):
-  params = models.init_params(model, config, rng)
-  loss_params = losses.init_loss_params(config)
-  if loss_params:
-    params["loss"] = loss_params
-  return params
-
-
-def abstract_params(model, config):
-  return jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
+def abstract_train_params(model, config):
+  """Shapes/dtypes of ``init_train_params`` without allocating them (e.g. for optimizer.build)."""
+  return jax.eval_shape(lambda: init_train_params(model, config, jax.random.key(0)))
 
 
 def init_state(model, config, tx: optax.GradientTransformation, rng) -> TrainState:
-  params = init_params(model, config, rng)
+  params = init_train_params(model, config, rng)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                     nonfinite_streak=jnp.zeros((), jnp.int32))
 
 
 def param_shardings(model, config, mesh):
-  logical = models.logical_axes(model, config)
-  loss_params = losses.init_loss_params(config)
-  if loss_params:
-    logical["loss"] = {k: P() for k in loss_params}
+  # The objective's parameters are scalars: replicated.
+  logical = losses.join_params(models.logical_axes(model, config),
+                               {k: P() for k in losses.init_loss_params(config)})
   return sharding_lib.logical_to_shardings(logical, mesh, config)
 
 

@@ -17,13 +17,13 @@ from focusclip_jax import losses
 from focusclip_jax import models
 from focusclip_jax import optimizer
 from focusclip_jax import sharding as sharding_lib
+from focusclip_jax import train_state as train_state_lib
 from focusclip_jax.train_state import TrainState
-from focusclip_jax.train_state import split_params
 
 
 def loss_fn(model, config, params, batch, rng, train: bool = True):
   """(loss, metrics) of the configured objective on a batch."""
-  model_params, loss_params = split_params(params)
+  model_params, loss_params = losses.split_params(params)
   emb = models.apply_batch(model, {"params": model_params}, batch, train=train,
                            rngs={"dropout": rng} if train else None)
   loss, metrics = losses.objective(emb, loss_params, config)
@@ -38,8 +38,7 @@ def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.Gradient
   base_rng = jax.random.key(config.seed, impl=config.train.dropout_rng)
   frozen = None
   if config.optim.frozen:
-    from focusclip_jax import train_state as train_state_lib  # pylint: disable=g-import-not-at-top
-    frozen = optimizer.frozen_mask(train_state_lib.abstract_params(model, config), config)
+    frozen = optimizer.frozen_mask(train_state_lib.abstract_train_params(model, config), config)
 
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(base_rng, state.step)

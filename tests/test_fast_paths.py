@@ -92,7 +92,7 @@ def compiled_step():
   config = tiny(**{"sharding.mesh": (("data", 8), ("fsdp", 1))})
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 100)
+  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
   shardings = train_state.state_shardings(model, config, tx, mesh)
   step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,
                                    mesh, config)

@@ -10,6 +10,7 @@ import pytest
 
 from focusclip_jax import losses
 from focusclip_jax import models
+from focusclip_jax import train_state
 from focusclip_jax import train_step
 from tests.helpers import tiny
 
@@ -146,6 +147,26 @@ def test_learnable_temperature_and_logit_scale():
   assert set(params) == {"logit_scale", "logit_bias"}
   loss, _ = losses.objective(emb, params, config)
   assert np.isfinite(float(loss))
+
+
+def test_train_params_split_into_model_and_objective_parameters():
+  config = tiny(**{"loss.type": "siglip"})
+  model = models.build_model(config)
+  params = train_state.init_train_params(model, config, jax.random.key(0))
+  assert params["loss"] is params[losses.PARAMS_KEY]  # the key old checkpoints hold
+  model_params, loss_params = losses.split_params(params)
+  assert set(loss_params) == {"logit_scale", "logit_bias"}
+  assert losses.PARAMS_KEY not in model_params
+  expected = jax.tree.map(lambda x: (x.shape, x.dtype), models.abstract_params(model, config))
+  assert jax.tree.map(lambda x: (x.shape, x.dtype), model_params) == expected
+  assert losses.join_params(model_params, loss_params).keys() == params.keys()
+  # A loss without learnable parameters adds no key; splitting model parameters is a no-op.
+  config = tiny()
+  params = train_state.init_train_params(model, config, jax.random.key(0))
+  assert losses.PARAMS_KEY not in params
+  assert losses.split_params(params)[1] == {}
+  with pytest.raises(ValueError, match="top-level module named 'loss'"):
+    losses.join_params({"loss": {}}, {"logit_scale": 0.0})
 
 
 def test_gradient_finite_under_bf16_towers():

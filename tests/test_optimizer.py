@@ -115,7 +115,7 @@ def test_frozen_tower_is_not_differentiated():
     config = tiny(**{"optim.frozen": frozen, "sharding.mesh": (("data", 8), ("fsdp", 1))})
     mesh = sharding.create_mesh(config)
     model = models.build_model(config)
-    tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 10)
+    tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 10)
     jitted = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr),
                                        train_state.state_shardings(model, config, tx, mesh),
                                        mesh, config)

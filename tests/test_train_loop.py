@@ -112,7 +112,7 @@ def test_interrupted_checkpoint_is_never_restored(runs, tmp_path):
 
 def _abstract_state(config, total_steps):
   model = models.build_model(config)
-  tx, _ = optimizer.build(config, train_state.abstract_params(model, config), total_steps)
+  tx, _ = optimizer.build(config, train_state.abstract_train_params(model, config), total_steps)
   return train_state.abstract_state(model, config, tx, sharding.create_mesh(config))
 
 

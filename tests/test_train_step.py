@@ -25,7 +25,7 @@ def _run(config, devices, batches):
   """3 steps on a mesh over ``devices``; returns (losses, grads at step 0, final params)."""
   mesh = sharding.create_mesh(config, devices)
   model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 100)
+  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
   shardings = train_state.state_shardings(model, config, tx, mesh)
   state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
   step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,
@@ -64,7 +64,7 @@ def _setup(config):
   """(config, mesh, fresh-state factory, jitted step, batch sharding) on all 8 devices."""
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 100)
+  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
   shardings = train_state.state_shardings(model, config, tx, mesh)
   master = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
   new_state = lambda: jax.tree.map(jnp.copy, master)  # steps donate their input
@@ -144,7 +144,7 @@ def test_state_is_donated():
   config = tiny(**{"sharding.mesh": (("data", 8), ("fsdp", 1))})
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_params(model, config), 100)
+  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
   shardings = train_state.state_shardings(model, config, tx, mesh)
   state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
   step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,

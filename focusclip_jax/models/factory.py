@@ -104,12 +104,16 @@ def init_boxed(model: FocusCLIP, config: ml_collections.ConfigDict, rng):
 
 
 def init_params(model: FocusCLIP, config: ml_collections.ConfigDict, rng):
-  """Plain (unboxed) parameter pytree."""
+  """The model's parameters, plain (unboxed).
+
+  What exports and ``load_for_inference`` hold; the train state's parameters add the
+  objective's (``train_state.init_train_params``).
+  """
   return nn.meta.unbox(init_boxed(model, config, rng))["params"]
 
 
 def abstract_params(model: FocusCLIP, config: ml_collections.ConfigDict):
-  """Shapes/dtypes of the parameters without allocating them."""
+  """Shapes/dtypes of ``init_params`` without allocating them."""
   return jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
 
 

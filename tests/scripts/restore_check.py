@@ -25,7 +25,7 @@ def main(workdir, out):
   _, _, config = checkpointing.load_for_inference(workdir)
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
-  tx, _ = optimizer.build(config, train_state.abstract_params(model, config), 10)
+  tx, _ = optimizer.build(config, train_state.abstract_train_params(model, config), 10)
   ckpt = checkpointing.Checkpointer(workdir, config)
   state = ckpt.restore(train_state.abstract_state(model, config, tx, mesh))
   ckpt.close()

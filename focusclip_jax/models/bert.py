@@ -102,7 +102,7 @@ class BERT(nn.Module):
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "embeddings_ln")(x)
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
-    x = layers.Encoder(
+    x = layers.TransformerEncoder(
         depth=self.depth,
         num_heads=self.num_heads,
         mlp_dim=self.mlp_dim,

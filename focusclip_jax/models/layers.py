@@ -262,8 +262,8 @@ class EncoderBlock(nn.Module):
     return x, None
 
 
-class Encoder(nn.Module):
-  """A stack of ``depth`` encoder blocks, optionally rematerialised and/or scanned.
+class TransformerEncoder(nn.Module):
+  """A stack of ``depth`` transformer encoder blocks, optionally rematerialised and/or scanned.
 
   Unscanned, the blocks are ``block_0 .. block_{depth-1}``; scanned (``scan=True``) they are
   one ``layers`` subtree whose leaves have a leading ``depth`` axis (logical name ``layers``).

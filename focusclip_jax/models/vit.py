@@ -120,7 +120,7 @@ class ViT(nn.Module):
     x = x + posemb[0].astype(self.dtype)  # broadcast over the batch
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
-    x = layers.Encoder(
+    x = layers.TransformerEncoder(
         depth=self.depth,
         num_heads=self.num_heads,
         mlp_dim=self.mlp_dim,

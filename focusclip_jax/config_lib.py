@@ -16,6 +16,13 @@ from typing import Any, Callable
 
 import ml_collections
 
+from focusclip_jax import plugins
+from focusclip_jax.models import bert
+from focusclip_jax.models import convnet
+from focusclip_jax.models import focusclip
+from focusclip_jax.models import layers
+from focusclip_jax.models import vit
+
 # Public location of the paper's image weights (timm 0.6.13 'vit_base_patch16_224': Google
 # AugReg, ImageNet-21k pretrain -> ImageNet-1k fine-tune at 224 px).
 AUGREG_B16_224 = (
@@ -53,7 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.embed_dim = 512
   c.model.dtype = "float32"  # compute dtype: float32 (paper) | bfloat16
   c.model.param_dtype = "float32"
-  c.model.remat_policy = "none"  # none | full | dots | dots_no_batch
+  c.model.remat_policy = "none"  # models/layers.py REMAT_POLICIES (none: no rematerialisation)
   c.model.scan_layers = False  # nn.scan over blocks (faster compiles, same numbers)
   # Random bits per dropout decision: 16 = one 32-bit word decides two elements (half the
   # threefry work; drop probability quantised to 1/65536, 0.1 -> 0.1000061; step times in
@@ -142,7 +149,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   # ---------------------------------------------------------------- data
   c.data = ml_collections.ConfigDict()
-  c.data.dataset = "mpii_pose_descriptions"  # mpii_pose_descriptions | synthetic | cub
+  c.data.dataset = "mpii_pose_descriptions"  # a name in focusclip_jax/plugins.py SOURCES
   c.data.root = ""  # dataset 'cub': the CUB_200_2011 folder (birds with bird heatmaps)
   # TFDS config of mpii_pose_descriptions: GPT-4 train descriptions, GPT-3.5-0613 validation,
   # images and heatmaps prepared at 224 px exactly as the reference resizes them.
@@ -270,8 +277,6 @@ def _range_pair(lo, hi):
 
 def _image_stride(variant) -> int:
   """Pixels per output token of an image tower variant (ViT patch / ConvNet downsampling)."""
-  from focusclip_jax.models import convnet  # pylint: disable=g-import-not-at-top
-  from focusclip_jax.models import vit  # pylint: disable=g-import-not-at-top
   if isinstance(variant, str) and convnet.is_convnet(variant):
     return 2**len(convnet.parse_variant(variant)["channels"])
   return vit.parse_variant(variant)["patch_size"]
@@ -286,8 +291,21 @@ def _image_variant(v):
 
 
 def _bert_variant(v):
-  from focusclip_jax.models import bert  # pylint: disable=g-import-not-at-top
   return None if v in bert.BERT_SIZES else f"must be one of {list(bert.BERT_SIZES)}"
+
+
+def _plugin(table):
+  """A name in a plugins.py table, read when validating (a plug-in added at run time counts)."""
+  def check(v):
+    return None if v in table else f"must be one of {sorted(table)}"
+  return check
+
+
+def _plugins(table):
+  def check(v):
+    unknown = [x for x in v if x not in table]
+    return f"unknown {unknown}; known: {sorted(table)}" if unknown else None
+  return check
 
 
 def _loss_terms(v):
@@ -333,11 +351,11 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.embed_dim": _positive,
     "model.dtype": _choice("float32", "bfloat16", "float16"),
     "model.param_dtype": _choice("float32", "bfloat16"),
-    "model.remat_policy": _choice("none", "full", "dots", "dots_no_batch"),
-    "model.dropout_bits": _choice(16, 32),
+    "model.remat_policy": _choice(*layers.REMAT_POLICIES),
+    "model.dropout_bits": _choice(*layers.DROPOUT_BITS),
     "model.image.variant": _image_variant,
     "model.image.image_size": _positive,
-    "model.image.pool": _choice("token", "gap"),
+    "model.image.pool": _choice(*vit.POOLS),
     "model.image.input_norm": _choice("none", "minus_one_one"),
     "model.image.dropout": _in_0_1,
     "model.image.attention_dropout": _in_0_1,
@@ -346,10 +364,10 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.text.vocab_size": _positive,
     "model.text.max_positions": _positive,
     "model.text.max_length": _positive,
-    "model.text.pooling": _choice("mean_all", "mean_masked", "cls"),
+    "model.text.pooling": _choice(*bert.POOLINGS),
     "model.text.dropout": _in_0_1,
     "model.text.attention_dropout": _in_0_1,
-    "model.focus.alpha_param": _choice("unconstrained", "sigmoid", "clipped"),
+    "model.focus.alpha_param": _choice(*focusclip.ALPHA_PARAMS),
     "loss.type": _choice("ntxent", "clip", "siglip"),
     "loss.temperature": _finite_positive,
     "loss.logit_scale_init": _finite,
@@ -377,7 +395,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "train.keep_checkpoints": _positive,
     "train.max_nonfinite_steps": _positive,
     "train.dropout_rng": _choice("threefry2x32", "rbg", "unsafe_rbg"),
-    "data.dataset": _choice("mpii_pose_descriptions", "synthetic", "cub"),
+    "data.dataset": _plugin(plugins.SOURCES),
     "data.heatmap_mode": _choice("fast", "fidelity"),
     "data.synthetic_examples": _positive,
     "data.heatmap_min_sigma": _non_negative,
@@ -385,6 +403,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "data.resize": _choice("squash", "center_crop"),
     "data.augment.crop_area": _range_pair(0.0, 1.0),
     "data.augment.crop_aspect_ratio": _range_pair(0.0, float("inf")),
+    "eval.evaluators": _plugins(plugins.EVALUATORS),
+    "eval.tasks": _plugins(plugins.EVAL_DATASETS),
     "eval.batch_size": _positive,
     "eval.max_examples": _non_negative,
     "eval.num_plot_examples": _non_negative,

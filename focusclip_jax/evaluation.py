@@ -46,11 +46,7 @@ def check_tasks(config, tasks: Sequence[str] | None = None) -> list[str]:
   tasks = list(config.eval.tasks if tasks is None else tasks)
   missing = []
   for name in tasks:
-    if name not in eval_datasets.READERS:
-      raise ValueError(f"config.eval.tasks: unknown evaluation {name!r}; known: "
-                       f"{sorted(eval_datasets.READERS)}")
-    folder = os.path.join(os.path.expanduser(config.eval.data_root),
-                          eval_datasets.READERS[name][2])
+    folder = eval_datasets.default_folder(name, config.eval.data_root)
     if not os.path.isdir(folder):
       missing.append(f"{name} ({folder})")
   if missing:

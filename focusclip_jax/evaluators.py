@@ -2,19 +2,21 @@
 
 An evaluator is a callable ``(params, step) -> {name: float}`` with a ``name``; every process
 calls it (collectives inside must line up), only process 0 writes what it returns. New kinds
-register a factory ``(config, model, mesh, datasets) -> Evaluator`` with ``@register("kind")``.
+are a class ``(config, *, model, mesh, datasets, workdir)`` named in focusclip_jax/plugins.py
+``EVALUATORS`` (one line there).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from typing import Protocol
 
 import jax
 import numpy as np
 
 from focusclip_jax import batch_spec
 from focusclip_jax import losses
+from focusclip_jax import plugins
 from focusclip_jax import sharding as sharding_lib
 from focusclip_jax import train_step as train_step_lib
 
@@ -26,25 +28,12 @@ class Evaluator(Protocol):
     ...
 
 
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register(kind: str):
-  def deco(factory):
-    _REGISTRY[kind] = factory
-    return factory
-  return deco
-
-
 def build(config, *, model, mesh, datasets, workdir: str | None = None) -> list[Evaluator]:
-  out = []
-  for kind in config.eval.evaluators:
-    if kind not in _REGISTRY:
-      raise ValueError(f"config.eval.evaluators: unknown evaluator {kind!r}; known: "
-                       f"{sorted(_REGISTRY)}")
-    out.append(_REGISTRY[kind](config, model=model, mesh=mesh, datasets=datasets,
-                               workdir=workdir))
-  return out
+  """The evaluators named by ``config.eval.evaluators`` (focusclip_jax/plugins.py)."""
+  classes = [plugins.load(plugins.EVALUATORS, kind, "eval.evaluators")
+             for kind in config.eval.evaluators]
+  return [cls(config, model=model, mesh=mesh, datasets=datasets, workdir=workdir)
+          for cls in classes]
 
 
 class ValLoss:
@@ -85,8 +74,6 @@ class ValLoss:
         count += 1
     return {f"{self.name}/{k}": float(v) / count for k, v in sums.items()}
 
-
-register("val_loss")(ValLoss)
 
 
 class ZeroShot:
@@ -135,6 +122,3 @@ class Retrieval:
     res = zeroshot.retrieval(encoder, self.datasets.eval_iter())
     return {f"retrieval/{k}": v for k, v in res.items() if "R@" in k}
 
-
-register("zeroshot")(ZeroShot)
-register("retrieval")(Retrieval)

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from focusclip_jax import batch_spec
+from focusclip_jax import plugins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,15 +257,5 @@ def create_datasets(config, *, process_index: int | None = None,
 
 
 def get_source(config) -> Source:
-  name = config.data.dataset
-  if name == "synthetic":
-    from input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
-    return synthetic.source(config)
-  if name == "mpii_pose_descriptions":
-    from input_pipeline import mpii  # pylint: disable=g-import-not-at-top
-    return mpii.source(config)
-  if name == "cub":
-    from input_pipeline import cub_source  # pylint: disable=g-import-not-at-top
-    return cub_source.source(config)
-  raise ValueError(f"config.data.dataset {name!r} unknown; use 'mpii_pose_descriptions', "
-                   "'synthetic' or 'cub'")
+  """The training source named by ``config.data.dataset`` (focusclip_jax/plugins.py)."""
+  return plugins.load(plugins.SOURCES, config.data.dataset, "data.dataset")(config)

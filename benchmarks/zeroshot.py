@@ -1,5 +1,5 @@
 r"""Zero-shot evaluator throughput: prompts/s (text tower) and images/s (image loading,
-preprocessing and the image tower), end to end through ``zeroshot.Encoder``.
+preprocessing and the image tower), end to end through ``zeroshot.Embedder``.
 
   python benchmarks/zeroshot.py [--config=configs/vitb16.py] [--images 128] [--prompts 64]
       [--batch 32] [--set model.text.max_length=128] [--json PATH]
@@ -50,7 +50,7 @@ def main():
     pass
   model = models.build_model(config)
   params = models.init_params(model, config, jax.random.key(0))
-  encoder = zeroshot.Encoder(model, params, config)
+  embedder = zeroshot.Embedder(model, params, config)
   rng = np.random.default_rng(0)
   words = ["running", "reading", "cooking", "jumping", "waving", "sitting", "a", "person"]
   prompts = [[f"a photo of a person {' '.join(rng.choice(words, 3))} {i}"]
@@ -66,20 +66,20 @@ def main():
     ds = EvalDataset(name="bench", task="action", classnames=[str(i) for i in range(args.prompts)],
                      prompts=prompts, k=1, examples=examples)
     # Warm-up: compile both towers.
-    encoder.class_embeddings(prompts[:1], args.batch)
-    zeroshot.evaluate_dataset(encoder, ds, batch_size=args.batch, limit=args.batch)
+    embedder.class_embeddings(prompts[:1], args.batch)
+    zeroshot.evaluate_dataset(embedder, ds, batch_size=args.batch, limit=args.batch)
     t = time.perf_counter()
-    encoder.class_embeddings(prompts, args.batch)
+    embedder.class_embeddings(prompts, args.batch)
     text_s = time.perf_counter() - t
     t = time.perf_counter()
-    res = zeroshot.evaluate_dataset(encoder, ds, batch_size=args.batch)
+    res = zeroshot.evaluate_dataset(embedder, ds, batch_size=args.batch)
     total_s = time.perf_counter() - t
   image_s = total_s - text_s  # evaluate_dataset encodes the prompts again
   out = {
       "device": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
       "image": f"{config.model.image.variant}@{config.model.image.image_size}",
       "text": f"{config.model.text.variant}@{config.model.text.max_length}",
-      "batch": encoder.round_batch(args.batch), "prompts": args.prompts, "images": args.images,
+      "batch": embedder.round_batch(args.batch), "prompts": args.prompts, "images": args.images,
       "prompts_per_s": args.prompts / text_s, "images_per_s": args.images / image_s,
       "num_scored": int(len(res.labels)),
   }

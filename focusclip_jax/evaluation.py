@@ -1,4 +1,4 @@
-"""Runs the zero-shot evaluations and writes their results, tables and pictures.
+"""Runs the zero-shot evaluations of a model: ``zeroshot`` computes, ``results`` writes.
 
 Standalone (``python main.py --config=... --workdir=DIR --mode=eval``): evaluates the latest
 checkpoint of DIR, or ``config.eval.checkpoint`` (a checkpoint step directory or an export),
@@ -21,23 +21,9 @@ import os
 from typing import Sequence
 
 import jax
-import numpy as np
 
-from focusclip_jax import metrics as metrics_lib
 from focusclip_jax import results as results_lib
-from focusclip_jax import visualization
 from focusclip_jax import zeroshot
-
-
-def _protocol(config) -> dict:
-  return {"paper_protocol": bool(config.eval.paper_protocol),
-          "fixed_grammar": bool(config.eval.fixed_grammar),
-          "prompts_file": config.eval.prompts_file or None,
-          "image_size": config.model.image.image_size,
-          "resize": "squash, PIL bilinear",
-          "text_max_length": config.model.text.max_length,
-          "text_pooling": config.model.text.pooling,
-          "tokenizer": config.model.text.tokenizer}
 
 
 def check_tasks(config, tasks: Sequence[str] | None = None) -> list[str]:
@@ -66,77 +52,39 @@ def load_dataset(config, name: str):
   return ds
 
 
-def run_zeroshot(encoder: zeroshot.Encoder, config, *, output_dir: str | None,
+def run_zeroshot(embedder: zeroshot.Embedder, config, *, output_dir: str | None,
                  model_name: str = "focusclip", checkpoint: str = "",
                  tasks: Sequence[str] | None = None, alpha: float | None = None
                  ) -> dict[str, dict[str, float]]:
-  """Evaluates ``tasks`` (default config.eval.tasks); returns {dataset: metrics}."""
+  """Evaluates ``tasks`` (default config.eval.tasks) -> {dataset: metrics}.
+
+  ``zeroshot`` computes each dataset's result; with an ``output_dir``, process 0 writes it
+  (``results.write_dataset``) and at the end the summary (``results.write_summary``).
+  """
   tasks = check_tasks(config, tasks)
   out = {}
   write = output_dir is not None and jax.process_index() == 0
   for name in tasks:
     ds = load_dataset(config, name)
-    res = zeroshot.evaluate_dataset(encoder, ds, batch_size=config.eval.batch_size,
+    res = zeroshot.evaluate_dataset(embedder, ds, batch_size=config.eval.batch_size,
                                     limit=config.eval.max_examples or None)
     zeroshot.log_result(res)
     out[name] = res.metrics
-    if not write:
-      continue
-    results_lib.write_json(results_lib.result_record(
-        dataset=name, model=model_name, checkpoint=checkpoint, metrics=res.metrics,
-        classnames=ds.classnames, prompts=ds.prompts, k=ds.k, task=ds.task,
-        protocol=_protocol(config), num_examples=len(res.labels),
-        extra={"dataset_info": ds.info}), os.path.join(output_dir, f"{name}.json"))
-    cm = metrics_lib.confusion_matrix(res.scores, res.labels, ds.num_classes)
-    visualization.confusion_matrix_png(
-        cm, ds.classnames, os.path.join(output_dir, "plots", f"confusion_{name}.png"),
-        title=f"{name}: acc@{ds.k} {res.metrics['score']:.1f}% ({model_name})")
-    n = min(config.eval.num_plot_examples, len(res.labels))
-    if n:
-      from input_pipeline import eval_pipeline  # pylint: disable=g-import-not-at-top
-      pick = np.linspace(0, len(res.labels) - 1, n).astype(int)
-      images = np.stack([eval_pipeline.preprocess(ds.load_image(ds.examples[i]),
-                                                  config.model.image.image_size)
-                         for i in pick]).astype(np.float32) / 255.0
-      preds = zeroshot.scores_to_predictions(res, ds.classnames, 3)
-      visualization.example_grid_png(
-          images, os.path.join(output_dir, "plots", f"examples_{name}.png"),
-          predictions=[preds[i] for i in pick],
-          truths=[ds.classnames[res.labels[i]] for i in pick],
-          title=f"{name} ({model_name}): top-3 predictions")
+    if write:
+      results_lib.write_dataset(output_dir, name, ds, res, config, model_name=model_name,
+                                checkpoint=checkpoint)
   if write and out:
-    write_summary(out, output_dir, model_name, checkpoint, alpha)
+    results_lib.write_summary(out, output_dir, model_name, checkpoint, alpha)
   return out
 
 
-def write_summary(per_dataset, output_dir: str, model_name: str, checkpoint: str,
-                  alpha: float | None = None) -> dict:
-  scores = {k: v["score"] for k, v in per_dataset.items()}
-  chance = {k: v["chance"] for k, v in per_dataset.items()}
-  summary = {"model": model_name, "checkpoint": checkpoint, "scores": scores,
-             "chance": chance, "averages": results_lib.all_averages(scores),
-             "metrics": per_dataset, "alpha": alpha}
-  results_lib.write_json(summary, os.path.join(output_dir, "summary.json"))
-  runs = {model_name: scores, "chance": chance}
-  runs.update({k: v for k, v in results_lib.PAPER_TABLE.items() if k != "Simulated random"})
-  table = results_lib.markdown_table(runs, datasets=list(scores))
-  with open(os.path.join(output_dir, "results.md"), "w", encoding="utf-8") as f:
-    f.write(f"# Zero-shot results: {model_name}\n\ncheckpoint: `{checkpoint}`\n\n"
-            "Top-k accuracy in % (k = 3 for action and emotion, 1 for age and race, as in the "
-            "paper). 'chance' is k / #classes; the paper's rows are for reference "
-            "(its Stanford40 numbers suffer from a prompt-order bug, see README).\n\n"
-            f"{table}\n")
-  return summary
-
-
-def run_retrieval(encoder: zeroshot.Encoder, config, datasets, *,
+def run_retrieval(embedder: zeroshot.Embedder, datasets, *,
                   output_dir: str | None = None) -> dict[str, float]:
-  """MPII validation image<->text retrieval (R@1/5/10 in %)."""
-  res = zeroshot.retrieval(encoder, datasets.eval_iter())
+  """MPII validation image<->text retrieval (R@1/5/10 in %); process 0 writes retrieval.json."""
+  res = zeroshot.retrieval(embedder, datasets.eval_iter())
   logging.info("retrieval: %s", {k: round(v, 2) for k, v in res.items()})
   if output_dir is not None and jax.process_index() == 0:
-    results_lib.write_json({"task": "zeroshot_retrieval", "dataset": datasets.source.name,
-                            "metrics": res}, os.path.join(output_dir, "retrieval.json"))
+    results_lib.write_retrieval(res, datasets.source.name, output_dir)
   return res
 
 
@@ -160,13 +108,13 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   resolved = checkpointing.resolve_checkpoint_dir(path)
   label = checkpoint_label(resolved)
   output_dir = os.path.join(workdir, "eval", label)
-  encoder = zeroshot.Encoder(model, params, ckpt_config)
+  embedder = zeroshot.Embedder(model, params, ckpt_config)
   alpha = float(params["alpha"]) if "alpha" in params else None
   name = "focusclip" if ckpt_config.model.focus.enabled else "clip_baseline"
   summary = {"checkpoint": resolved, "output_dir": output_dir}
   tasks = list(config.eval.tasks)
   if tasks:
-    summary["zeroshot"] = run_zeroshot(encoder, ckpt_config, output_dir=output_dir,
+    summary["zeroshot"] = run_zeroshot(embedder, ckpt_config, output_dir=output_dir,
                                        model_name=name, checkpoint=resolved, alpha=alpha)
   if config.eval.retrieval:
     try:
@@ -175,8 +123,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     except FileNotFoundError as e:
       logging.warning("Skipping retrieval: %s", e)
     else:
-      summary["retrieval"] = run_retrieval(encoder, ckpt_config, datasets,
-                                           output_dir=output_dir)
+      summary["retrieval"] = run_retrieval(embedder, datasets, output_dir=output_dir)
   if jax.process_index() == 0:
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "run.json"), "w", encoding="utf-8") as f:

@@ -93,9 +93,9 @@ class ZeroShot:
     from focusclip_jax import results  # pylint: disable=g-import-not-at-top
     from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
     model_params, _ = losses.split_params(params)
-    encoder = zeroshot.Encoder(self.model, model_params, self.config, mesh=self.mesh)
+    embedder = zeroshot.Embedder(self.model, model_params, self.config, mesh=self.mesh)
     out_dir = None if self.workdir is None else f"{self.workdir}/eval/step_{step}"
-    per = evaluation.run_zeroshot(encoder, self.config, output_dir=out_dir,
+    per = evaluation.run_zeroshot(embedder, self.config, output_dir=out_dir,
                                   checkpoint=f"step {step}")
     scores = {k: v["score"] for k, v in per.items()}
     out = {f"zeroshot/{k}": v for k, v in scores.items()}
@@ -118,7 +118,7 @@ class Retrieval:
     from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
     del step
     model_params, _ = losses.split_params(params)
-    encoder = zeroshot.Encoder(self.model, model_params, self.config, mesh=self.mesh)
-    res = zeroshot.retrieval(encoder, self.datasets.eval_iter())
+    embedder = zeroshot.Embedder(self.model, model_params, self.config, mesh=self.mesh)
+    res = zeroshot.retrieval(embedder, self.datasets.eval_iter())
     return {f"retrieval/{k}": v for k, v in res.items() if "R@" in k}
 

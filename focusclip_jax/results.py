@@ -1,4 +1,8 @@
-"""Zero-shot results: the paper's averages, result JSONs, and markdown comparison tables.
+"""Zero-shot results: the paper's averages, and writing an evaluation's outputs.
+
+``zeroshot`` computes; this module writes what it computed: per-dataset JSON records, the
+confusion-matrix and example plots (drawn by ``visualization``), ``summary.json``,
+``results.md`` (this run vs chance vs the paper) and ``retrieval.json``.
 
 Two averaging schemes reproduce the paper's headline numbers from its per-dataset table
 (docs/method.md §6.3, §7.2):
@@ -20,6 +24,12 @@ import json
 import math
 import os
 from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from focusclip_jax import metrics as metrics_lib
+from focusclip_jax import visualization
+from input_pipeline import eval_pipeline
 
 THREE_TASK = {
     "activity": ("stanford40",),
@@ -132,3 +142,82 @@ def markdown_table(runs: Mapping[str, Mapping[str, float]],
               _fmt(task_averages(scores, "four_task")["overall"])]
     lines.append("| " + " | ".join(row) + " |")
   return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- an evaluation's outputs
+
+
+def protocol_record(config) -> dict[str, Any]:
+  """The evaluation switches and preprocessing behind a result (stored with it)."""
+  return {"paper_protocol": bool(config.eval.paper_protocol),
+          "fixed_grammar": bool(config.eval.fixed_grammar),
+          "prompts_file": config.eval.prompts_file or None,
+          "image_size": config.model.image.image_size,
+          "resize": "squash, PIL bilinear",
+          "text_max_length": config.model.text.max_length,
+          "text_pooling": config.model.text.pooling,
+          "tokenizer": config.model.text.tokenizer}
+
+
+def top_predictions(scores, classnames: Sequence[str], top: int = 3):
+  """Per example [(class name, score), ...] of the ``top`` best classes (for pictures)."""
+  top_idx = metrics_lib.topk_predictions(scores, top)
+  return [[(classnames[c], float(scores[i, c])) for c in row] for i, row in enumerate(top_idx)]
+
+
+def write_dataset(output_dir: str, name: str, dataset, result, config, *, model_name: str,
+                  checkpoint: str) -> None:
+  """``<name>.json``, ``plots/confusion_<name>.png`` and ``plots/examples_<name>.png``.
+
+  ``dataset``: the ``EvalDataset``; ``result``: its ``zeroshot.DatasetResult``. The example
+  grid shows ``config.eval.num_plot_examples`` evenly spaced examples (none when 0).
+  """
+  write_json(result_record(
+      dataset=name, model=model_name, checkpoint=checkpoint, metrics=result.metrics,
+      classnames=dataset.classnames, prompts=dataset.prompts, k=dataset.k, task=dataset.task,
+      protocol=protocol_record(config), num_examples=len(result.labels),
+      extra={"dataset_info": dataset.info}), os.path.join(output_dir, f"{name}.json"))
+  cm = metrics_lib.confusion_matrix(result.scores, result.labels, dataset.num_classes)
+  visualization.confusion_matrix_png(
+      cm, dataset.classnames, os.path.join(output_dir, "plots", f"confusion_{name}.png"),
+      title=f"{name}: acc@{dataset.k} {result.metrics['score']:.1f}% ({model_name})")
+  n = min(config.eval.num_plot_examples, len(result.labels))
+  if not n:
+    return
+  pick = np.linspace(0, len(result.labels) - 1, n).astype(int)
+  images = np.stack([eval_pipeline.preprocess(dataset.load_image(dataset.examples[i]),
+                                              config.model.image.image_size)
+                     for i in pick]).astype(np.float32) / 255.0
+  preds = top_predictions(result.scores, dataset.classnames, 3)
+  visualization.example_grid_png(
+      images, os.path.join(output_dir, "plots", f"examples_{name}.png"),
+      predictions=[preds[i] for i in pick],
+      truths=[dataset.classnames[result.labels[i]] for i in pick],
+      title=f"{name} ({model_name}): top-3 predictions")
+
+
+def write_summary(per_dataset, output_dir: str, model_name: str, checkpoint: str,
+                  alpha: float | None = None) -> dict:
+  """``summary.json`` (scores, chance, the paper's averages) and ``results.md``."""
+  scores = {k: v["score"] for k, v in per_dataset.items()}
+  chance = {k: v["chance"] for k, v in per_dataset.items()}
+  summary = {"model": model_name, "checkpoint": checkpoint, "scores": scores,
+             "chance": chance, "averages": all_averages(scores),
+             "metrics": per_dataset, "alpha": alpha}
+  write_json(summary, os.path.join(output_dir, "summary.json"))
+  runs = {model_name: scores, "chance": chance}
+  runs.update({k: v for k, v in PAPER_TABLE.items() if k != "Simulated random"})
+  table = markdown_table(runs, datasets=list(scores))
+  with open(os.path.join(output_dir, "results.md"), "w", encoding="utf-8") as f:
+    f.write(f"# Zero-shot results: {model_name}\n\ncheckpoint: `{checkpoint}`\n\n"
+            "Top-k accuracy in % (k = 3 for action and emotion, 1 for age and race, as in the "
+            "paper). 'chance' is k / #classes; the paper's rows are for reference "
+            "(its Stanford40 numbers suffer from a prompt-order bug, see README).\n\n"
+            f"{table}\n")
+  return summary
+
+
+def write_retrieval(metrics: Mapping[str, float], dataset: str, output_dir: str) -> str:
+  """``retrieval.json``: image<->text recall@k of ``dataset``'s validation pairs."""
+  return write_json({"task": "zeroshot_retrieval", "dataset": dataset, "metrics": dict(metrics)},
+                    os.path.join(output_dir, "retrieval.json"))

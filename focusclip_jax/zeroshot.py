@@ -1,11 +1,12 @@
-"""Zero-shot classification and retrieval with a trained FocusCLIP (or CLIP baseline).
+"""Computes zero-shot classification and retrieval of a FocusCLIP (or CLIP baseline) model.
 
-Class embeddings: every prompt of a class goes through the canonical tokenizer and
-``encode_text``, is L2-normalised, averaged over the class's prompts and renormalised
-(CLIP's prompt ensembling). Prompts are encoded once per evaluation, in batches. Images go
-through ``encode_image`` in fixed-size global batches (the last padded and masked), sharded
-over the mesh, so every process runs the same steps; the embeddings come back replicated, so
-all processes compute the same metrics. Scores are cosine similarities (the reference's
+This module only computes (embeddings, scores, metrics); ``results`` writes the outputs and
+``evaluation`` runs both. Class embeddings: every prompt of a class goes through the
+canonical tokenizer and ``encode_text``, is L2-normalised, averaged over the class's prompts
+and renormalised (CLIP's prompt ensembling). Prompts are encoded once per dataset, in
+batches. Images go through ``encode_image`` in fixed-size global batches (the last padded and
+masked), sharded over the mesh, so every process runs the same steps; the embeddings come
+back replicated, so all processes compute the same metrics. Scores are cosine similarities (the reference's
 softmax does not change the ranking).
 """
 
@@ -24,8 +25,9 @@ from focusclip_jax import metrics as metrics_lib
 from focusclip_jax import sharding as sharding_lib
 
 
-class Encoder:
-  """Jitted, mesh-sharded ``encode_image`` / ``encode_text`` returning L2-normalised embeddings."""
+class Embedder:
+  """Turns images and texts into L2-normalised embeddings with a model's ``encode_image`` /
+  ``encode_text``: jitted, on fixed-size global batches sharded over the mesh."""
 
   def __init__(self, model, params, config, mesh=None, tokenizer=None):
     self.model = model
@@ -129,15 +131,15 @@ def classification_metrics(scores, labels, label_sets, k: int, num_classes: int,
   return out
 
 
-def evaluate_dataset(encoder: Encoder, dataset, *, batch_size: int = 64,
+def evaluate_dataset(embedder: Embedder, dataset, *, batch_size: int = 64,
                      limit: int | None = None) -> DatasetResult:
   """Zero-shot classification of an ``EvalDataset``."""
   from input_pipeline import eval_pipeline  # pylint: disable=g-import-not-at-top
-  text = encoder.class_embeddings(dataset.prompts, batch_size)
-  gb = encoder.round_batch(batch_size)
-  size = encoder.config.model.image.image_size
+  text = embedder.class_embeddings(dataset.prompts, batch_size)
+  gb = embedder.round_batch(batch_size)
+  size = embedder.config.model.image.image_size
   n = len(dataset.examples) if limit is None else min(limit, len(dataset.examples))
-  emb = [encoder.encode_image_batch(local["image"]) for local in eval_pipeline.image_batches(
+  emb = [embedder.encode_image_batch(local["image"]) for local in eval_pipeline.image_batches(
       dataset, size, gb, process_index=jax.process_index(),
       process_count=jax.process_count(), limit=limit)]
   # Global batch g holds examples g * gb ... (g + 1) * gb - 1; the padding rows are >= n.
@@ -151,7 +153,7 @@ def evaluate_dataset(encoder: Encoder, dataset, *, batch_size: int = 64,
                        dataset.num_classes)
 
 
-def retrieval(encoder: Encoder, batches, ks=(1, 5, 10)) -> dict[str, float]:
+def retrieval(embedder: Embedder, batches, ks=(1, 5, 10)) -> dict[str, float]:
   """Image<->text retrieval over paired eval batches (e.g. the MPII validation split).
 
   ``batches``: this process's eval batches with image, text_ids, text_mask and '_mask'
@@ -159,19 +161,13 @@ def retrieval(encoder: Encoder, batches, ks=(1, 5, 10)) -> dict[str, float]:
   """
   img, txt, keep = [], [], []
   for b in batches:
-    img.append(encoder.encode_image_batch(b["image"]))
-    txt.append(encoder.encode_text_batch(b["text_ids"], b["text_mask"]))
-    keep.append(encoder.gather(b["_mask"]))
+    img.append(embedder.encode_image_batch(b["image"]))
+    txt.append(embedder.encode_text_batch(b["text_ids"], b["text_mask"]))
+    keep.append(embedder.gather(b["_mask"]))
   keep = np.concatenate(keep)
   img, txt = np.concatenate(img)[keep], np.concatenate(txt)[keep]
   out = metrics_lib.retrieval_recall(img @ txt.T, ks)
   return {k: (100 * v if "R@" in k else v) for k, v in out.items()} | {"num_pairs": len(img)}
-
-
-def scores_to_predictions(result: DatasetResult, classnames: Sequence[str], top: int = 3):
-  top_idx = metrics_lib.topk_predictions(result.scores, top)
-  return [[(classnames[c], float(result.scores[i, c])) for c in row]
-          for i, row in enumerate(top_idx)]
 
 
 def log_result(result: DatasetResult) -> None:

@@ -36,8 +36,8 @@ def setup(minilm_dir):
   tok = get_tokenizer(minilm_dir, config.model.text.max_length)
   ids = tuple(tok.hf.convert_tokens_to_ids(["red", "green", "blue"]))
   model = ColorCLIP(ids)
-  encoder = zeroshot.Encoder(model, {}, config, tokenizer=tok)
-  return config, encoder
+  embedder = zeroshot.Embedder(model, {}, config, tokenizer=tok)
+  return config, embedder
 
 
 def _dataset(n=11, permute=False):
@@ -55,34 +55,34 @@ def _dataset(n=11, permute=False):
 
 
 def test_obvious_answers_are_found(setup):
-  _, encoder = setup
-  res = zeroshot.evaluate_dataset(encoder, _dataset(11), batch_size=8)  # 2 batches, padded
+  _, embedder = setup
+  res = zeroshot.evaluate_dataset(embedder, _dataset(11), batch_size=8)  # 2 batches, padded
   assert res.scores.shape == (11, 3)
   assert res.metrics["acc1"] == 100.0 and res.metrics["score"] == 100.0
   assert res.metrics["mean_per_class_recall"] == 100.0
   assert res.metrics["chance"] == pytest.approx(100 / 3)
   # Misaligned prompts (the reference's Stanford40 bug in miniature) destroy accuracy.
-  bad = zeroshot.evaluate_dataset(encoder, _dataset(11, permute=True), batch_size=8)
+  bad = zeroshot.evaluate_dataset(embedder, _dataset(11, permute=True), batch_size=8)
   assert bad.metrics["acc1"] == 0.0
 
 
 def test_limit_and_order(setup):
-  _, encoder = setup
+  _, embedder = setup
   ds = _dataset(11)
-  res = zeroshot.evaluate_dataset(encoder, ds, batch_size=8, limit=5)
+  res = zeroshot.evaluate_dataset(embedder, ds, batch_size=8, limit=5)
   assert len(res.labels) == 5
   np.testing.assert_array_equal(res.labels, ds.labels()[:5])
 
 
 def test_class_embeddings_average_normalised_prompts(setup):
-  _, encoder = setup
-  emb = encoder.class_embeddings([["red", "red green"], ["blue"]])
+  _, embedder = setup
+  emb = embedder.class_embeddings([["red", "red green"], ["blue"]])
   a = np.array([1.0, 0, 0]) + np.array([1.0, 1, 0]) / np.sqrt(2)
   np.testing.assert_allclose(emb[0], a / np.linalg.norm(a), atol=1e-6)
   np.testing.assert_allclose(emb[1], [0, 0, 1], atol=1e-6)
 
 
 def test_batches_are_rounded_to_the_devices(setup):
-  _, encoder = setup
+  _, embedder = setup
   assert jax.device_count() == 8
-  assert encoder.round_batch(5) == 8 and encoder.round_batch(9) == 16
+  assert embedder.round_batch(5) == 8 and embedder.round_batch(9) == 16

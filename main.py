@@ -60,12 +60,15 @@ def missing_config_message(argv: list[str]) -> str | None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # The library is imported once the flags are parsed, and only the mode's modules: a usage
+  # error or a missing --config is reported without first importing JAX and TensorFlow.
   from focusclip_jax import config_lib  # pylint: disable=g-import-not-at-top
   from focusclip_jax import distributed  # pylint: disable=g-import-not-at-top
   from focusclip_jax import log_util  # pylint: disable=g-import-not-at-top
   log_util.quiet_library_logs()
   config = config_lib.validate(_CONFIG.value)
   if _MODE.value == "summary":
+    # Only this mode's modules (see above).
     from focusclip_jax import summary  # pylint: disable=g-import-not-at-top
     print(summary.summarize(config))
     return
@@ -74,9 +77,11 @@ def main(argv):
   distributed.maybe_initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                                mode=_DISTRIBUTED.value)
   if _MODE.value == "train":
+    # Only this mode's modules (see above).
     from focusclip_jax import train  # pylint: disable=g-import-not-at-top
     train.train_and_evaluate(config, _WORKDIR.value)
   else:
+    # Only this mode's modules (see above).
     from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
     summary = evaluation.evaluate_checkpoint(config, _WORKDIR.value)
     for name, m in summary.get("zeroshot", {}).items():

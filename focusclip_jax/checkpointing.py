@@ -34,6 +34,7 @@ from etils import epath
 
 from focusclip_jax import config_lib
 from focusclip_jax import losses
+from focusclip_jax import models
 
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_PARAMS_DIR = "params"
@@ -251,7 +252,6 @@ def load_for_inference(path: str):
   Only the model parameters are read (no optimizer state), as NumPy arrays, so this works on
   a CPU-only machine whatever device count wrote the checkpoint.
   """
-  from focusclip_jax import models  # pylint: disable=g-import-not-at-top
   kind, params_path, config_path = _resolve(epath.Path(path))
   if not config_path.exists() and kind == "state":
     config_path = params_path.parent.parent.parent / "config.json"

@@ -37,6 +37,7 @@ from typing import Mapping, Sequence
 
 import ml_collections
 import numpy as np
+from safetensors.numpy import save_file
 
 from focusclip_jax import checkpointing
 from focusclip_jax import config_lib
@@ -75,7 +76,7 @@ def _torch_load(path: str):
   # torch is needed only for pickled checkpoints; imported here so that .safetensors files
   # and the rest of the package work without it.
   try:
-    import torch  # pylint: disable=g-import-not-at-top
+    import torch  # pylint: disable=g-import-not-at-top  (optional: only this path)
   except ImportError as e:
     raise ImportError(
         f"Reading {path!r} needs torch (pip install torch). Without torch, save the state "
@@ -350,7 +351,6 @@ def convert_from_reference(src: str, out: str, **infer_kwargs) -> str:
 def convert_to_reference(src: str, out: str, *, prefix: str = LIGHTNING_PREFIX,
                          strict_keys: bool = True) -> str:
   """Our workdir / step dir / export -> a safetensors state dict in the reference's names."""
-  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
   if not out.endswith(".safetensors"):
     raise ValueError(f"--out={out!r}: the reference state dict is written as .safetensors")
   _, params, config = checkpointing.load_for_inference(src)

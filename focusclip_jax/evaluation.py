@@ -22,13 +22,15 @@ from typing import Sequence
 
 import jax
 
+from focusclip_jax import checkpointing
 from focusclip_jax import results as results_lib
 from focusclip_jax import zeroshot
+from input_pipeline import eval_datasets
+from input_pipeline import pipeline
 
 
 def check_tasks(config, tasks: Sequence[str] | None = None) -> list[str]:
   """Fails early, listing every evaluation whose data folder is missing."""
-  from input_pipeline import eval_datasets  # pylint: disable=g-import-not-at-top
   tasks = list(config.eval.tasks if tasks is None else tasks)
   missing = []
   for name in tasks:
@@ -44,7 +46,6 @@ def check_tasks(config, tasks: Sequence[str] | None = None) -> list[str]:
 
 
 def load_dataset(config, name: str):
-  from input_pipeline import eval_datasets  # pylint: disable=g-import-not-at-top
   ds = eval_datasets.load(name, config.eval.data_root, fixed_grammar=config.eval.fixed_grammar,
                           paper_protocol=config.eval.paper_protocol)
   if config.eval.prompts_file:
@@ -98,7 +99,6 @@ def checkpoint_label(path: str) -> str:
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   """``--mode=eval``: zero-shot (+ retrieval) of the latest or the configured checkpoint."""
-  from focusclip_jax import checkpointing  # pylint: disable=g-import-not-at-top
   path = config.eval.checkpoint or workdir
   model, params, ckpt_config = checkpointing.load_for_inference(path)
   # The architecture comes from the checkpoint; evaluation settings from this config.
@@ -118,7 +118,6 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
                                        model_name=name, checkpoint=resolved, alpha=alpha)
   if config.eval.retrieval:
     try:
-      from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
       datasets = pipeline.create_datasets(ckpt_config)
     except FileNotFoundError as e:
       logging.warning("Skipping retrieval: %s", e)

@@ -15,10 +15,13 @@ import jax
 import numpy as np
 
 from focusclip_jax import batch_spec
+from focusclip_jax import evaluation
 from focusclip_jax import losses
 from focusclip_jax import plugins
+from focusclip_jax import results
 from focusclip_jax import sharding as sharding_lib
 from focusclip_jax import train_step as train_step_lib
+from focusclip_jax import zeroshot
 
 
 class Evaluator(Protocol):
@@ -83,15 +86,11 @@ class ZeroShot:
   name = "zeroshot"
 
   def __init__(self, config, *, model, mesh, datasets, workdir: str | None = None):
-    from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
     del datasets
     self.tasks = evaluation.check_tasks(config)  # fail at start-up, not hours later
     self.config, self.model, self.mesh, self.workdir = config, model, mesh, workdir
 
   def __call__(self, params, step: int) -> dict[str, float]:
-    from focusclip_jax import evaluation  # pylint: disable=g-import-not-at-top
-    from focusclip_jax import results  # pylint: disable=g-import-not-at-top
-    from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
     model_params, _ = losses.split_params(params)
     embedder = zeroshot.Embedder(self.model, model_params, self.config, mesh=self.mesh)
     out_dir = None if self.workdir is None else f"{self.workdir}/eval/step_{step}"
@@ -115,7 +114,6 @@ class Retrieval:
     self.config, self.model, self.mesh, self.datasets = config, model, mesh, datasets
 
   def __call__(self, params, step: int) -> dict[str, float]:
-    from focusclip_jax import zeroshot  # pylint: disable=g-import-not-at-top
     del step
     model_params, _ = losses.split_params(params)
     embedder = zeroshot.Embedder(self.model, model_params, self.config, mesh=self.mesh)

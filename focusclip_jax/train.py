@@ -19,6 +19,7 @@ from typing import Iterator
 import jax
 import ml_collections
 import numpy as np
+import tensorflow as tf
 from clu import metric_writers
 from clu import periodic_actions
 from etils import epath
@@ -33,6 +34,7 @@ from focusclip_jax import sharding as sharding_lib
 from focusclip_jax import train_state
 from focusclip_jax import train_step as train_step_lib
 from focusclip_jax.models import pretrained
+from input_pipeline import pipeline
 
 
 class TrainingDivergedError(RuntimeError):
@@ -41,7 +43,6 @@ class TrainingDivergedError(RuntimeError):
 
 def hide_gpus_from_tensorflow():
   """TensorFlow is for data only; without this it grabs all GPU memory (flax #445)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     tf.config.set_visible_devices([], "GPU")
   except RuntimeError:  # already initialised; nothing to do
@@ -129,7 +130,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
   ``train_iter``: optional iterator of this process's batches overriding
   ``datasets.train_iter(start_step)`` (tests use it to replay fixed batches).
   """
-  from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
   config_lib.validate(config)
   hide_gpus_from_tensorflow()
   workdir = str(workdir)

@@ -23,6 +23,8 @@ import numpy as np
 from focusclip_jax import losses
 from focusclip_jax import metrics as metrics_lib
 from focusclip_jax import sharding as sharding_lib
+from input_pipeline import eval_pipeline
+from input_pipeline import tokenizer as tokenizer_lib
 
 
 class Embedder:
@@ -40,7 +42,6 @@ class Embedder:
     self.params = jax.tree.map(
         lambda x: x if isinstance(x, jax.Array) else jax.device_put(x, repl), params)
     if tokenizer is None:
-      from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
       tokenizer = tokenizer_lib.tokenizer_from_config(config)
     self.tokenizer = tokenizer
     self._image = jax.jit(
@@ -134,7 +135,6 @@ def classification_metrics(scores, labels, label_sets, k: int, num_classes: int,
 def evaluate_dataset(embedder: Embedder, dataset, *, batch_size: int = 64,
                      limit: int | None = None) -> DatasetResult:
   """Zero-shot classification of an ``EvalDataset``."""
-  from input_pipeline import eval_pipeline  # pylint: disable=g-import-not-at-top
   text = embedder.class_embeddings(dataset.prompts, batch_size)
   gb = embedder.round_batch(batch_size)
   size = embedder.config.model.image.image_size

@@ -79,7 +79,7 @@ def middle_frame(path: str, start: float, end: float):
     ValueError when the video has no frame at that time.
   """
   # PyAV is optional (only this tool decodes video): imported here, not at the top.
-  import av  # pylint: disable=g-import-not-at-top
+  import av  # pylint: disable=g-import-not-at-top  (optional: video decoding)
   middle = (start + end) / 2.0
   stem = os.path.splitext(os.path.basename(path))[0]
   m = _TRIMMED_RE.match(stem)

@@ -23,6 +23,7 @@ import tensorflow as tf
 from PIL import Image
 
 from input_pipeline import pipeline
+from input_pipeline import tokenizer as tokenizer_lib
 from input_pipeline.eval_datasets import cub
 
 
@@ -36,7 +37,6 @@ def _captions(root: str, image_path: str) -> list[str]:
 
 
 def source(config) -> pipeline.Source:
-  from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
   if not config.data.root:
     raise ValueError("config.data.dataset='cub' needs config.data.root = the CUB_200_2011 folder")
   splits = {config.data.train_split: cub.cub200(config.data.root, split="train"),

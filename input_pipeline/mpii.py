@@ -30,8 +30,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from input_pipeline import heatmaps as heatmaps_lib
+# Registers the TFDS builder that get_builder() asks tfds.builder for by name.
+from input_pipeline import mpii_pose_descriptions  # pylint: disable=unused-import  # noqa: F401
 from input_pipeline import pipeline
 from input_pipeline import random_access
+from input_pipeline import tokenizer as tokenizer_lib
 
 NAME = "mpii_pose_descriptions"
 
@@ -45,7 +48,6 @@ def prepare_command(config) -> str:
 
 
 def get_builder(config):
-  import input_pipeline.mpii_pose_descriptions  # pylint: disable=g-import-not-at-top,unused-import
   name = f"{NAME}/{config.data.builder_config}"
   try:
     builder = tfds.builder(name, data_dir=config.data.data_dir or None)
@@ -184,7 +186,6 @@ def source(config) -> pipeline.Source:
   aug = config.data.augment
   left_right = None
   if aug.hflip:
-    from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
     hf = tokenizer_lib.tokenizer_from_config(config).hf
     left_right = hf.convert_tokens_to_ids(["left", "right"])
 

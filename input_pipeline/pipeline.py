@@ -28,11 +28,13 @@ import functools
 import math
 from typing import Callable, Iterator
 
+import jax
 import numpy as np
 import tensorflow as tf
 
 from focusclip_jax import batch_spec
 from focusclip_jax import plugins
+from focusclip_jax import sharding as sharding_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,9 +225,6 @@ def create_datasets(config, *, process_index: int | None = None,
   the rows of each global batch that its devices hold on ``config.sharding.mesh``, so that
   the batch lands on the mesh in the same order whatever the order of the devices in it.
   """
-  # jax and the mesh helpers are heavy imports that only this function needs.
-  import jax  # pylint: disable=g-import-not-at-top
-  from focusclip_jax import sharding as sharding_lib  # pylint: disable=g-import-not-at-top
   rows = None
   if process_index is None and process_count is None and jax.process_count() > 1:
     mesh = sharding_lib.create_mesh(config)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 
+import tensorflow as tf
+import tensorflow_datasets as tfds
 from absl import app
 from absl import flags
 
 from input_pipeline import random_access
+from input_pipeline.mpii_pose_descriptions import Builder
 from input_pipeline.mpii_pose_descriptions import records as records_lib
 
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "MPII images/ + descriptions/.")
@@ -30,8 +33,6 @@ _MIN_SIGMA = flags.DEFINE_float("min_sigma", None, "Heatmap sigma floor in pixel
 def prepare(manual_dir: str, config_name: str = "gpt-4-224px", data_dir: str | None = None,
             tokenizer: str | None = None, min_sigma: float | None = None):
   """Builds the dataset; returns the TFDS builder (``builder.info.metadata['skipped']``)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from input_pipeline.mpii_pose_descriptions import Builder  # pylint: disable=g-import-not-at-top
   configs = {c.name: c for c in Builder.BUILDER_CONFIGS}
   if config_name not in configs:
     raise ValueError(f"Unknown config {config_name!r}; choose one of {sorted(configs)}")
@@ -50,7 +51,6 @@ def prepare(manual_dir: str, config_name: str = "gpt-4-224px", data_dir: str | N
 
 def main(argv):
   del argv
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], "GPU")
   builder = prepare(_MANUAL_DIR.value, _CONFIG.value, _DATA_DIR.value, _TOKENIZER.value,
                     _MIN_SIGMA.value)

@@ -19,6 +19,7 @@ import numpy as np
 
 
 def _load_hf_tokenizer(name_or_dir: str):
+  # transformers takes seconds to import; only building a tokenizer needs it.
   import transformers  # pylint: disable=g-import-not-at-top
   path = os.path.expanduser(name_or_dir)
   if os.path.isdir(path):

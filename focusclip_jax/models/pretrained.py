@@ -30,6 +30,7 @@ import re
 from typing import Any, Callable, Mapping
 
 import numpy as np
+import safetensors.numpy
 
 from focusclip_jax.models import params_util
 from focusclip_jax.models import vit as vit_lib
@@ -63,7 +64,7 @@ def _looks_like_hub_id(path: str) -> bool:
 
 def _hub_snapshot(repo_id: str) -> str:
   try:
-    import huggingface_hub  # pylint: disable=g-import-not-at-top
+    import huggingface_hub  # pylint: disable=g-import-not-at-top  (hub ids only)
     return huggingface_hub.snapshot_download(
         repo_id, allow_patterns=["*.safetensors", "*.json", "*.txt", "pytorch_model.bin"])
   except Exception as e:  # pylint: disable=broad-except
@@ -74,6 +75,7 @@ def _hub_snapshot(repo_id: str) -> str:
 
 
 def _read_bytes(path: str) -> bytes:
+  # TF's gfile only for gs:// paths: loading local weights does not import TensorFlow.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with tf.io.gfile.GFile(path, "rb") as f:
     return f.read()
@@ -108,15 +110,15 @@ def read_checkpoint(path: str) -> dict[str, np.ndarray]:
         f"No model.safetensors, pytorch_model.bin or single .npz in directory {path!r}.")
   try:
     if path.endswith(".safetensors"):
-      from safetensors.numpy import load, load_file  # pylint: disable=g-import-not-at-top
-      return dict(load(_read_bytes(path)) if remote else load_file(path))
+      return dict(safetensors.numpy.load(_read_bytes(path)) if remote
+                  else safetensors.numpy.load_file(path))
     if path.endswith(".npz"):
       src = io.BytesIO(_read_bytes(path)) if remote else path
       with np.load(src, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
     if path.endswith((".bin", ".pt", ".pth")):
       try:
-        import torch  # pylint: disable=g-import-not-at-top
+        import torch  # pylint: disable=g-import-not-at-top  (optional: .bin only)
       except ImportError as e:
         raise ImportError(
             f"Reading {path!r} needs torch. Install it, or convert the checkpoint to "

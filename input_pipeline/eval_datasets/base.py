@@ -19,6 +19,7 @@ import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from PIL import Image
 
 TASKS = ("action", "age", "emotion", "race", "species")
 
@@ -83,7 +84,6 @@ class EvalDataset:
         img = np.repeat(img, 3, axis=-1)
       img = img.astype(np.uint8)
     else:
-      from PIL import Image  # pylint: disable=g-import-not-at-top
       with Image.open(ex.source) as im:
         img = np.asarray(im.convert("RGB"))
     if ex.box is not None:

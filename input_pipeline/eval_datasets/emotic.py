@@ -103,7 +103,7 @@ def emotion_prompt(category: str) -> str:
 
 def _to_py(x: Any) -> Any:
   """A loadmat value -> dict (struct) / list (struct array, cell) / str / float ndarray."""
-  from scipy.io.matlab import mat_struct  # pylint: disable=g-import-not-at-top
+  from scipy.io.matlab import mat_struct  # pylint: disable=g-import-not-at-top  (scipy: .mat only)
   if isinstance(x, mat_struct):
     return {k: _to_py(getattr(x, k)) for k in x._fieldnames}  # pylint: disable=protected-access
   if isinstance(x, dict):
@@ -257,7 +257,7 @@ def _load_annotations(root: str, split: str, paper_protocol: bool) -> tuple[list
            os.path.join(root, f"annotations_{split}.json")]
   for path in mats:
     if os.path.isfile(path):
-      import scipy.io  # pylint: disable=g-import-not-at-top
+      import scipy.io  # pylint: disable=g-import-not-at-top  (scipy: .mat only)
       mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
       if split not in mat:
         raise ValueError(f"emotic: {path} has no variable {split!r} "

@@ -46,8 +46,10 @@ from typing import Any, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from input_pipeline import heatmaps as heatmaps_lib
+from input_pipeline import tokenizer as tokenizer_lib
 from input_pipeline.mpii_joints import NUM_JOINTS
 from input_pipeline.mpii_pose_descriptions import records as records_lib
 from input_pipeline.mpii_pose_descriptions.records import has_body_part
@@ -231,8 +233,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             for split, records in merged.items()}
 
   def _generate_examples(self, manual_dir: str, split: str, files, merged):
-    from PIL import Image  # pylint: disable=g-import-not-at-top
-    from input_pipeline import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
     cfg = self.builder_config
     tok = tokenizer_lib.get_tokenizer(self.tokenizer, MAX_TOKENS)
     skipped = {"missing_image": 0, "unreadable_image": 0, "no_description": 0,
@@ -297,7 +297,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _images(self, name: str, img, raw: bytes, kpts, vis, hw) -> dict[str, Any]:
     """Image (+ heatmaps) features; resized with PIL bilinear as the reference's Resize."""
-    from PIL import Image  # pylint: disable=g-import-not-at-top
     cfg = self.builder_config
     h, w = hw
     # Reference heatmap: evaluated at the original resolution with its integer arithmetic,
@@ -330,7 +329,6 @@ def _quantise(heat: np.ndarray, name: str, floor: bool) -> np.ndarray:
 def _png(array: np.ndarray) -> io.BytesIO:
   """Lossless PNG bytes with fast (level 1) compression: TF's encoder (level 6) was the
   largest cost of preparation (BENCHMARKS.md, "Input pipeline")."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   buf = io.BytesIO()
   Image.fromarray(np.asarray(array)).save(buf, format="PNG", compress_level=1)
   buf.seek(0)

@@ -3,11 +3,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from focusclip_jax import checkpointing
 from focusclip_jax import config_lib
 from focusclip_jax import models
+from focusclip_jax import train_state
 from tests.helpers import tiny
 
 
@@ -105,6 +107,28 @@ def test_export_and_load_for_inference(tmp_path):
   np.testing.assert_allclose(model2.apply({"params": loaded}, x, method=model2.encode_image),
                              model.apply({"params": params}, x, method=model.encode_image),
                              atol=1e-6)
+
+
+def test_train_state_with_loss_parameters_restores_and_loads_for_inference(tmp_path):
+  """Train states keep the objective's parameters under params['loss'] (as every checkpoint
+  written so far): a resume restores them, inference loading returns the model's only."""
+  config = tiny(**{"loss.type": "siglip", "train.checkpoint_every_steps": 1})
+  model = models.build_model(config)
+  tx = optax.sgd(0.1)
+  state = train_state.init_state(model, config, tx, jax.random.key(5))
+  state = state.replace(params={**state.params, "loss": {"logit_scale": jnp.float32(1.5),
+                                                         "logit_bias": jnp.float32(-3.0)}})
+  ckpt = checkpointing.Checkpointer(str(tmp_path), config, async_save=False)
+  assert ckpt.save(1, state)
+  restored = ckpt.restore(jax.eval_shape(
+      lambda: train_state.init_state(model, config, tx, jax.random.key(0))))
+  ckpt.close()
+  assert float(restored.params["loss"]["logit_scale"]) == 1.5
+  assert float(restored.params["loss"]["logit_bias"]) == -3.0
+  _, loaded, _ = checkpointing.load_for_inference(str(tmp_path))
+  expected = {k: v for k, v in jax.device_get(state.params).items() if k != "loss"}
+  assert loaded.keys() == expected.keys()
+  jax.tree.map(np.testing.assert_array_equal, loaded, expected)
 
 
 def test_load_for_inference_names_what_it_expected(tmp_path):

@@ -47,6 +47,7 @@ from focusclip_jax.models import bert as bert_lib
 from focusclip_jax.models import convnet
 from focusclip_jax.models import pretrained
 from focusclip_jax.models import vit as vit_lib
+from focusclip_jax.models import weight_files
 
 CheckpointMismatchError = pretrained.CheckpointMismatchError
 LIGHTNING_PREFIX = "model."
@@ -94,7 +95,7 @@ def read_reference(path: str) -> dict[str, np.ndarray]:
   -> flat {key: np.ndarray}, keys as stored (``model.`` prefix kept)."""
   path = os.path.expanduser(path)
   if not path.endswith(_TORCH_SUFFIXES):
-    return pretrained.read_checkpoint(path)
+    return weight_files.read_checkpoint(path)
   if not os.path.exists(path):
     raise FileNotFoundError(f"Checkpoint {path!r} does not exist (check --from_reference).")
   try:
@@ -107,7 +108,7 @@ def read_reference(path: str) -> dict[str, np.ndarray]:
   if not isinstance(obj, Mapping):
     raise ValueError(f"{path!r} holds a {type(obj).__name__}, not a state dict or a Lightning "
                      "checkpoint (a dict with 'state_dict').")
-  return pretrained.torch_to_numpy(obj)
+  return weight_files.torch_to_numpy(obj)
 
 
 # ------------------------------------------------------------------------------ import

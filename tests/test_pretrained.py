@@ -15,6 +15,7 @@ from focusclip_jax.models import bert as bert_lib
 from focusclip_jax.models import params_util
 from focusclip_jax.models import pretrained
 from focusclip_jax.models import vit as vit_lib
+from focusclip_jax.models import weight_files
 from input_pipeline.tokenizer import Tokenizer
 from tests.helpers import tiny
 
@@ -37,7 +38,7 @@ def _sd(module):
   """The module's weights as transformers writes them to disk (the hub checkpoint naming)."""
   with tempfile.TemporaryDirectory() as d:
     module.save_pretrained(d)
-    return pretrained.read_checkpoint(d)
+    return weight_files.read_checkpoint(d)
 
 
 def _memory_sd(module):
@@ -98,7 +99,7 @@ def test_vit_from_classification_model_with_prefix(hf_vit, tmp_path):
   clf = transformers.ViTForImageClassification(hf_vit.config)
   clf.vit.load_state_dict(hf_vit.state_dict())
   clf.save_pretrained(tmp_path)  # model.safetensors with 'vit.' prefix and a classifier
-  flat = pretrained.read_checkpoint(str(tmp_path))
+  flat = weight_files.read_checkpoint(str(tmp_path))
   assert any(k.startswith("vit.") for k in flat) and any(k.startswith("classifier") for k in flat)
   params = pretrained.convert_vit(flat, _expected(_our_vit(), _images(1)), num_heads=HEADS)
   _check_vit(params, hf_vit)
@@ -189,7 +190,7 @@ def _to_augreg(sd, big_vision_scanned=False):
 def test_vit_augreg_npz(hf_vit, tmp_path):
   path = tmp_path / "B_16-fake.npz"
   np.savez(path, **_to_augreg(_sd(hf_vit)))
-  params = pretrained.convert_vit(pretrained.read_checkpoint(str(path)),
+  params = pretrained.convert_vit(weight_files.read_checkpoint(str(path)),
                                   _expected(_our_vit(), _images(1)), num_heads=HEADS)
   _check_vit(params, hf_vit)
 
@@ -199,7 +200,7 @@ def test_vit_big_vision_scanned_npz(hf_vit, tmp_path):
     hf_vit.embeddings.position_embeddings[:, 0] = 0.0  # big_vision: cls has no posemb
   path = tmp_path / "bv.npz"
   np.savez(path, **_to_augreg(_sd(hf_vit), big_vision_scanned=True))
-  params = pretrained.convert_vit(pretrained.read_checkpoint(str(path)),
+  params = pretrained.convert_vit(weight_files.read_checkpoint(str(path)),
                                   _expected(_our_vit(scan=True), _images(1)), num_heads=HEADS)
   _check_vit(params, hf_vit, scan=True)
 
@@ -262,11 +263,11 @@ def test_wrong_depth_reported(hf_vit):
 
 def test_unknown_file_and_missing_path_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="does not exist"):
-    pretrained.read_checkpoint(str(tmp_path / "nope.npz"))
+    weight_files.read_checkpoint(str(tmp_path / "nope.npz"))
   bad = tmp_path / "truncated.safetensors"
   bad.write_bytes(b"\x10\x00\x00")
   with pytest.raises(ValueError, match="Could not read checkpoint"):
-    pretrained.read_checkpoint(str(bad))
+    weight_files.read_checkpoint(str(bad))
   with pytest.raises(pretrained.CheckpointMismatchError, match="Not a ViT checkpoint"):
     pretrained.convert_vit({"foo": np.zeros(1)}, {}, num_heads=1)
 
@@ -347,7 +348,7 @@ def test_real_minilm_weights_reproduce_transformers(minilm_dir):
                    "on the left has their right arm raised above the head.",
                    "a photo of a angry looking face"])
   module = bert_lib.BERT(**bert_lib.parse_variant("minilm-l6"))
-  params = pretrained.convert_bert(pretrained.read_checkpoint(minilm_dir),
+  params = pretrained.convert_bert(weight_files.read_checkpoint(minilm_dir),
                                    _expected_text(module, ids, mask), num_heads=12)
   pooled, hidden = module.apply({"params": params}, ids, mask)
   ref = _hf_text(hf, ids, mask)
@@ -418,6 +419,6 @@ def test_config_init_loads_both_towers(hf_vit, hf_bert, tmp_path):
 def test_safetensors_and_npz_are_read_without_torch(minilm_dir, hf_vit, tmp_path, monkeypatch):
   np.savez(tmp_path / "v.npz", **_to_augreg(_sd(hf_vit)))
   monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
-  flat = pretrained.read_checkpoint(minilm_dir)
+  flat = weight_files.read_checkpoint(minilm_dir)
   assert flat["embeddings.word_embeddings.weight"].shape == (30522, 384)
-  assert "cls" in pretrained.read_checkpoint(str(tmp_path / "v.npz"))
+  assert "cls" in weight_files.read_checkpoint(str(tmp_path / "v.npz"))

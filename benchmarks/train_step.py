@@ -131,6 +131,7 @@ def build(config, *, batch: int):
   """
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import batch_spec  # pylint: disable=g-import-not-at-top
   from focusclip_jax import config_lib  # pylint: disable=g-import-not-at-top
   from focusclip_jax import models  # pylint: disable=g-import-not-at-top
   from focusclip_jax import optimizer  # pylint: disable=g-import-not-at-top
@@ -163,8 +164,7 @@ def build(config, *, batch: int):
           "heatmap": rng.uniform(size=(batch, s, s, 1)).astype(np.float32),
           "text_ids": (rng.integers(1000, 30000, size=(batch, L)) * mask).astype(np.int32),
           "text_mask": mask}
-  if not config.model.focus.enabled:
-    host.pop("heatmap")
+  host = batch_spec.model_inputs(host, focus=config.model.focus.enabled)
   batch_arrays = sharding.make_global_batch(host, sharding.batch_sharding(mesh, config))
   return {"compiled": compiled, "memory": memory, "cost": cost, "compile_s": compile_s,
           "state": state, "batch": batch_arrays, "mesh": mesh, "config": config}

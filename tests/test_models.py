@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from focusclip_jax import batch_spec
 from focusclip_jax import models
 from focusclip_jax.models import bert as bert_lib
 from focusclip_jax.models import params_util
@@ -15,15 +16,15 @@ from tests.helpers import tiny
 
 def _batch(config, b=3, seed=0):
   rng = np.random.default_rng(seed)
-  s, L = config.model.image.image_size, config.model.text.max_length
+  shapes = batch_spec.batch_shapes(config, b, focus=True)
+  L = shapes["text_ids"][0][1]
   lengths = rng.integers(3, L, size=b)
   mask = (np.arange(L)[None] < lengths[:, None]).astype(np.int32)
-  return {
-      "image": jnp.asarray(rng.uniform(size=(b, s, s, 3)), jnp.float32),
-      "heatmap": jnp.asarray(rng.uniform(size=(b, s, s, 1)), jnp.float32),
-      "text_ids": jnp.asarray(rng.integers(1, 1000, size=(b, L)) * mask, jnp.int32),
-      "text_mask": jnp.asarray(mask),
-  }
+  values = {"image": rng.uniform(size=shapes["image"][0]),
+            "heatmap": rng.uniform(size=shapes["heatmap"][0]),
+            "text_ids": rng.integers(1, 1000, size=shapes["text_ids"][0]) * mask,
+            "text_mask": mask}
+  return {k: jnp.asarray(values[k], dtype) for k, (_, dtype) in shapes.items()}
 
 
 def _init(config, seed=0):

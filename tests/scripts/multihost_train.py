@@ -32,6 +32,7 @@ def main(args):
   if nproc > 1:
     jax.distributed.initialize(f"127.0.0.1:{args.port}", num_processes=nproc, process_id=pid)
   from configs import tiny  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import batch_spec  # pylint: disable=g-import-not-at-top
   from focusclip_jax import train  # pylint: disable=g-import-not-at-top
   from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
   from input_pipeline import synthetic  # pylint: disable=g-import-not-at-top
@@ -53,9 +54,7 @@ def main(args):
     def replay():
       for ids in steps:
         ids = np.asarray(ids)
-        yield {"image": ex["image"][ids] / np.float32(255),
-               "heatmap": ex["heatmap"][ids] / np.float32(255),
-               "text_ids": ex["text_ids"][ids], "text_mask": ex["text_mask"][ids], "id": ids}
+        yield dict(batch_spec.from_uint8({k: v[ids] for k, v in ex.items()}), id=ids)
 
     train.train_and_evaluate(config, args.workdir, datasets=datasets, train_iter=replay())
     return

@@ -19,6 +19,7 @@ import ml_collections
 from focusclip_jax import plugins
 from focusclip_jax.models import bert
 from focusclip_jax.models import convnet
+from focusclip_jax.models import factory
 from focusclip_jax.models import focusclip
 from focusclip_jax.models import layers
 from focusclip_jax.models import vit
@@ -349,7 +350,7 @@ def _lr_multipliers(v):
 
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.embed_dim": _positive,
-    "model.dtype": _choice("float32", "bfloat16", "float16"),
+    "model.dtype": _choice(*factory.DTYPES),
     "model.param_dtype": _choice("float32", "bfloat16"),
     "model.remat_policy": _choice(*layers.REMAT_POLICIES),
     "model.dropout_bits": _choice(*layers.DROPOUT_BITS),

@@ -19,7 +19,12 @@ import dataclasses
 import json
 import os
 import signal
+import sys
 import time
+
+# configs/ is not an installed package (it is loaded by path); the scripts run as files, so
+# the repository root goes on sys.path for `from configs import tiny`.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 

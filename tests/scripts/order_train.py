@@ -13,6 +13,10 @@ import json
 import os
 import sys
 
+# configs/ is not an installed package (it is loaded by path); the scripts run as files, so
+# the repository root goes on sys.path for `from configs import tiny`.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
 NUM_DEVICES = 2
 _nproc = int(sys.argv[2])
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={NUM_DEVICES // _nproc}"

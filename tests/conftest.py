@@ -17,6 +17,10 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# A size bound turns on jax's file lock around cache reads and writes: without it a worker can
+# read an entry another process is still writing, and deserialising the truncated executable
+# aborts the worker (seen as "Fatal Python error: Aborted" inside a compiled call).
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 << 30))
 
 
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -198,8 +198,11 @@ def main():
   p.add_argument("--fresh", action="store_true", help="delete the workdir first")
   p.add_argument("--num_train", type=int, default=None,
                  help=f"rendered training images (default: {demo_data.NUM_TRAIN})")
+  p.add_argument("--num_eval", type=int, default=200,
+                 help="rendered held-out images per zero-shot task")
   args = p.parse_args()
-  run(args.workdir, steps=args.steps, fresh=args.fresh, num_train=args.num_train)
+  run(args.workdir, steps=args.steps, fresh=args.fresh, num_train=args.num_train,
+      num_eval=args.num_eval)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,16 @@
-"""Two processes with jax.distributed on 127.0.0.1 (CPU) train like one process, and survive a
-preemption notice (SIGTERM) on a step the schedule saves, resuming bit-exact."""
+"""Several processes train like one, survive a preemption notice, and resume on any topology.
+
+configs/tiny.py with the default shuffling and dropout on 2 CPU devices, run as 1 process x 2
+devices and as 2 processes x 1 device (jax.distributed on 127.0.0.1):
+- both see the same global batches (a function of (seed, step): rows of the epoch
+  permutation) and log the same losses;
+- SIGTERM to one process on a step the schedule saves anyway: both processes exit 0 saying
+  so; resumed on 2 processes the run is bit-identical to the uninterrupted one, resumed on
+  1 process it continues with the same batches and losses.
+"""
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,10 +20,12 @@ import numpy as np
 import pytest
 
 from focusclip_jax import checkpointing
+from input_pipeline import pipeline
 from tests.helpers import REPO
 from tests.helpers import read_scalars
+from tests.helpers import tiny
 
-SCRIPT = str(REPO / "tests/scripts/multihost_train.py")
+SCRIPT = str(REPO / "tests/scripts/multiprocess_train.py")
 STEPS = 4
 
 
@@ -24,68 +35,87 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def _two_processes(workdir, *args, ids=None):
-  """Runs the script as processes 0 and 1; returns their stderr (both must exit 0)."""
+def _run(nproc, workdir, tag, *args):
+  """Runs the script as ``nproc`` processes (all must exit 0).
+
+  Returns ({step: global batch indices} ([process 0 rows; process 1 rows]),
+  [per-process {step: indices}], [per-process stderr]).
+  """
   port = _free_port()
-  procs = [subprocess.Popen(
-      [sys.executable, SCRIPT, str(i), "2", str(port), str(workdir), f"--steps={STEPS}",
-       *([f"--ids={ids}{i}.json"] if ids else []), *args],
-      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-  outs = [p.communicate(timeout=500) for p in procs]
-  for i, (p, (_, err)) in enumerate(zip(procs, outs)):
+  workdir.parent.mkdir(parents=True, exist_ok=True)
+  outs = [workdir.parent / f"{tag}{i}.json" for i in range(nproc)]
+  procs = [subprocess.Popen([sys.executable, SCRIPT, str(i), str(nproc), str(port),
+                             str(workdir), f"--steps={STEPS}", f"--out={outs[i]}", *args],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(nproc)]
+  errs = [p.communicate(timeout=600)[1] for p in procs]
+  for i, (p, err) in enumerate(zip(procs, errs)):
     assert p.returncode == 0, f"process {i}:\n{err[-4000:]}"
-  return [err for _, err in outs]
+  seen = [{int(s): v for s, v in json.loads(o.read_text()).items()} for o in outs]
+  return {s: sum((part[s] for part in seen), []) for s in seen[0]}, seen, errs
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-  """A 2-process run of STEPS steps and the example ids each process read per step."""
-  tmp = tmp_path_factory.mktemp("multihost")
-  work = tmp / "multi"
-  _two_processes(work, ids=tmp / "ids")
-  ids = [{int(k): v for k, v in json.load(open(tmp / f"ids{i}.json")).items()} for i in range(2)]
-  return work, ids
+def runs(tmp_path_factory):
+  """Uninterrupted runs of STEPS steps: 2 processes x 1 device and 1 process x 2 devices."""
+  tmp = tmp_path_factory.mktemp("multiprocess")
+  two = _run(2, tmp / "two" / "work", "two")
+  one = _run(1, tmp / "one" / "work", "one")
+  return (tmp / "two" / "work", two), (tmp / "one" / "work", one)
 
 
-def test_two_processes_match_one(uninterrupted, tmp_path):
-  work, ids = uninterrupted
+def test_two_processes_train_like_one(runs):
+  (two_dir, (two, per_process, _)), (one_dir, (one, _, _)) = runs
+  config = tiny()
+  n, batch = config.data.synthetic_examples, config.train.batch_size
   steps = list(range(1, STEPS + 1))
-  assert sorted(ids[0]) == sorted(ids[1]) == steps
+  assert sorted(two) == sorted(one) == steps
   for step in steps:
-    assert len(ids[0][step]) == len(ids[1][step]) == 4  # local batch = 8 / 2 processes
-    assert not set(ids[0][step]) & set(ids[1][step])  # disjoint slices
-  multi = read_scalars(work, "train/loss")
-  assert sorted(multi) == steps
-
-  # The same global batches ([process 0 slice; process 1 slice]) in one process.
-  replay = tmp_path / "replay.json"
-  replay.write_text(json.dumps([ids[0][s] + ids[1][s] for s in steps]))
-  single = tmp_path / "single"
-  r = subprocess.run([sys.executable, SCRIPT, "0", "1", "0", str(single), f"--steps={STEPS}",
-                      f"--replay={replay}"], cwd=REPO, capture_output=True, text=True,
-                     timeout=500)
-  assert r.returncode == 0, r.stderr[-4000:]
-  ref = read_scalars(single, "train/loss")
-  np.testing.assert_allclose([multi[s] for s in steps], [ref[s] for s in steps], rtol=1e-5,
-                             atol=1e-5)
-  assert len(list(work.glob("events.out.tfevents.*"))) == 1  # only process 0 writes logs
+    assert len(per_process[0][step]) == len(per_process[1][step]) == batch // 2
+    assert not set(per_process[0][step]) & set(per_process[1][step])  # disjoint rows
+    # The global batch of step s is a function of (seed, step): rows of the epoch permutation.
+    expected = pipeline.global_batch_indices(config.seed, step - 1, n, batch)
+    np.testing.assert_array_equal(two[step], expected)
+    np.testing.assert_array_equal(one[step], expected)
+  two_loss = read_scalars(two_dir, "train/loss")
+  one_loss = read_scalars(one_dir, "train/loss")
+  assert sorted(two_loss) == sorted(one_loss) == steps
+  assert len(set(one_loss.values())) == STEPS  # the model trains: a new loss at every step
+  np.testing.assert_allclose([two_loss[s] for s in steps], [one_loss[s] for s in steps],
+                             rtol=0, atol=1e-6)
+  assert len(list(two_dir.glob("events.out.tfevents.*"))) == 1  # only process 0 writes logs
 
 
-def test_sigterm_on_a_scheduled_save_step_then_resume_is_bit_exact(uninterrupted, tmp_path):
+def test_sigterm_on_a_scheduled_save_step_then_resume_on_two_and_on_one_process(runs, tmp_path):
   """Process 1 gets SIGTERM while fetching step 2, which checkpoint_every_steps=2 saves anyway:
   Orbax's preemption policy saves it inside the regular save, the forced save must not save
-  it again. Both processes exit 0 saying so; a resumed run matches the uninterrupted one."""
-  work = tmp_path / "preempted"
-  errs = _two_processes(work, "--sigterm_at=2", "--sigterm_process=1")
+  it again. Both processes exit 0 saying so. Resumed on 2 processes the run matches the
+  uninterrupted one bit for bit; resumed on 1 process it continues with the same batches."""
+  (two_dir, (two, _, _)), _ = runs
+  work = tmp_path / "preempted" / "work"
+  _, _, errs = _run(2, work, "preempted", "--sigterm_at=2", "--sigterm_process=1")
   for err in errs:
     assert f"Preempted: saved step 2 to {work}" in err, err[-4000:]
     assert "StepAlreadyExistsError" not in err
   assert sorted(int(p.name) for p in (work / "checkpoints").iterdir() if p.name.isdigit()) == [2]
   assert sorted(read_scalars(work, "train/loss")) == [1, 2]
+  moved = tmp_path / "moved" / "work"
+  shutil.copytree(work, moved)
 
-  _two_processes(work)  # resumes at step 2
-  reference = uninterrupted[0]
-  assert read_scalars(work, "train/loss") == read_scalars(reference, "train/loss")
-  _, resumed, _ = checkpointing.load_for_inference(str(work))
-  _, straight, _ = checkpointing.load_for_inference(str(reference))
-  jax.tree.map(np.testing.assert_array_equal, resumed, straight)
+  resumed, _, _ = _run(2, work, "resumed")  # resumes at step 2 on the same topology
+  assert sorted(resumed) == [3, 4]
+  reference = read_scalars(two_dir, "train/loss")
+  assert read_scalars(work, "train/loss") == reference
+  _, params, _ = checkpointing.load_for_inference(str(work))
+  _, straight, _ = checkpointing.load_for_inference(str(two_dir))
+  jax.tree.map(np.testing.assert_array_equal, params, straight)
+
+  # The same checkpoint resumed by 1 process x 2 devices: the same batches and losses.
+  on_one, _, _ = _run(1, moved, "moved")
+  assert sorted(on_one) == [3, 4]
+  for step in (3, 4):
+    np.testing.assert_array_equal(on_one[step], two[step])
+  moved_loss = read_scalars(moved, "train/loss")
+  assert sorted(moved_loss) == [1, 2, 3, 4]
+  np.testing.assert_allclose([moved_loss[s] for s in (1, 2, 3, 4)],
+                             [reference[s] for s in (1, 2, 3, 4)], rtol=0, atol=1e-6)

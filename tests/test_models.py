@@ -163,19 +163,22 @@ def test_scan_equals_unscanned_and_remat_equals_plain():
   base = tiny()
   model, params = _init(base)
   b = _batch(base)
-  ref = models.apply_batch(model, {"params": params}, b)
-  ref_grad = jax.grad(lambda p: models.apply_batch(model, {"params": p}, b)["focus"].sum())(
-      params)
+
+  def forward_and_grad(m, p):  # jitted: one compile instead of op-by-op dispatch
+    return jax.jit(lambda p_: (
+        models.apply_batch(m, {"params": p_}, b),
+        jax.grad(lambda q: models.apply_batch(m, {"params": q}, b)["focus"].sum())(p_)))(p)
+
+  ref, ref_grad = forward_and_grad(model, params)
   for scan, remat in [(True, "none"), (False, "full"), (True, "dots")]:
     config = tiny(**{"model.scan_layers": scan, "model.remat_policy": remat})
     m = models.build_model(config)
     p = params_util.stack_layers(params) if scan else params
     expected = jax.tree.map(lambda x: x.shape, models.abstract_params(m, config))
     assert jax.tree.map(lambda x: x.shape, p) == expected
-    out = models.apply_batch(m, {"params": p}, b)
+    out, g = forward_and_grad(m, p)
     for k in ref:
       np.testing.assert_allclose(out[k], ref[k], atol=1e-5)
-    g = jax.grad(lambda p_: models.apply_batch(m, {"params": p_}, b)["focus"].sum())(p)
     g = params_util.unstack_layers(g) if scan else g
     jax.tree.map(lambda a, c: np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5), g, ref_grad)
 

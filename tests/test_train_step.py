@@ -1,5 +1,7 @@
 """The sharded train step: equality across meshes, donation, the NaN guard."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,13 +44,20 @@ def _run(config, devices, batches):
   return losses, grads, jax.device_get(state.params), state
 
 
+@functools.lru_cache(maxsize=1)
+def _single_device_reference():
+  """The 1-device run both meshes are compared with (computed once)."""
+  config = tiny(**{"sharding.mesh": (("data", 1), ("fsdp", 1)), "model.text.dropout": 0.0,
+                   "model.text.attention_dropout": 0.0})
+  return _run(config, jax.devices()[:1], _batches(config))
+
+
 @pytest.mark.parametrize("mesh", [(("data", 8), ("fsdp", 1)), (("data", 4), ("fsdp", 2))])
 def test_sharded_equals_single_device(mesh):
   config = tiny(**{"sharding.mesh": mesh, "model.text.dropout": 0.0,
                    "model.text.attention_dropout": 0.0})
   batches = _batches(config)
-  ref = _run(tiny(**{"sharding.mesh": (("data", 1), ("fsdp", 1)), "model.text.dropout": 0.0,
-                     "model.text.attention_dropout": 0.0}), jax.devices()[:1], batches)
+  ref = _single_device_reference()
   got = _run(config, jax.devices(), batches)
   assert len(jax.devices()) == 8
   np.testing.assert_allclose(got[0], ref[0], rtol=1e-5, atol=1e-5)

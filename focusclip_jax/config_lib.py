@@ -99,6 +99,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.focus.fused_pass = True  # shared encoder: raw + highlighted as one 2B batch (fast)
   c.model.focus.alpha_init = 0.5
   c.model.focus.alpha_param = "unconstrained"  # unconstrained (reference) | sigmoid | clipped
+  # subject (the method) | other_example (control: the next example's heatmap, models/focusclip.py)
+  c.model.focus.heatmap_source = "subject"
 
   # ---------------------------------------------------------------- loss
   c.loss = ml_collections.ConfigDict()
@@ -369,6 +371,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.text.dropout": _in_0_1,
     "model.text.attention_dropout": _in_0_1,
     "model.focus.alpha_param": _choice(*focusclip.ALPHA_PARAMS),
+    "model.focus.heatmap_source": _choice(*focusclip.HEATMAP_SOURCES),
     "loss.type": _choice("ntxent", "clip", "siglip"),
     "loss.temperature": _finite_positive,
     "loss.logit_scale_init": _finite,

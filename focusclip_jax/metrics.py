@@ -28,6 +28,13 @@ def topk_predictions(scores, k: int) -> np.ndarray:
   return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
+def topk_hits(scores, labels, k: int = 1) -> np.ndarray:
+  """[N] bool: the example's label is among its k best classes (what top-k accuracy averages;
+  the per-example values paired comparisons resample, focusclip_jax/stats.py)."""
+  scores, labels = np.asarray(scores), np.asarray(labels)
+  return np.any(topk_predictions(scores, k) == labels[:, None], axis=1)
+
+
 def topk_accuracy(scores, labels, k: int = 1, mask=None) -> float:
   """Fraction of examples whose label is among the k best classes (micro average)."""
   scores, labels = _masked(scores, labels, mask)

@@ -176,7 +176,11 @@ def write_dataset(output_dir: str, name: str, dataset, result, config, *, model_
       dataset=name, model=model_name, checkpoint=checkpoint, metrics=result.metrics,
       classnames=dataset.classnames, prompts=dataset.prompts, k=dataset.k, task=dataset.task,
       protocol=protocol_record(config), num_examples=len(result.labels),
-      extra={"dataset_info": dataset.info}), os.path.join(output_dir, f"{name}.json"))
+      extra={"dataset_info": dataset.info,
+             # Per example (in the reader's order): top-k correct, for paired comparisons
+             # of two checkpoints on the same examples (focusclip_jax/compare.py).
+             "example_hits": result.hits().tolist()}),
+      os.path.join(output_dir, f"{name}.json"))
   cm = metrics_lib.confusion_matrix(result.scores, result.labels, dataset.num_classes)
   visualization.confusion_matrix_png(
       cm, dataset.classnames, os.path.join(output_dir, "plots", f"confusion_{name}.png"),

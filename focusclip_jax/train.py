@@ -107,6 +107,14 @@ def _format_memory(mem) -> str:
           f"GiB, aliased {mem.alias_size_in_bytes / gib:.3f} GiB (per device)")
 
 
+def progress_line(step: int, total: int, mean: dict, seconds_per_step: float) -> str:
+  """The console line of a log interval: step/total, loss, examples/s, ETA."""
+  eta = int(round(max(total - step, 0) * seconds_per_step))
+  return (f"step {step}/{total}  loss {mean['loss']:.4f}  "
+          f"{mean['examples_per_sec']:.1f} examples/s  ETA {eta // 3600}:{eta // 60 % 60:02d}:"
+          f"{eta % 60:02d}")
+
+
 def initial_state(config, model, tx, mesh, checkpointer):
   """Restores the latest checkpoint, or creates a fresh state (with pretrained towers)."""
   abstract = train_state.abstract_state(model, config, tx, mesh)
@@ -237,8 +245,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
           steps_done = step - last_log[1]
           mean["examples_per_sec"] = steps_done * config.train.batch_size / max(now - last_log[0],
                                                                                 1e-9)
+          seconds_per_step = (now - last_log[0]) / max(steps_done, 1)
           last_log = (now, step)
           writer.write_scalars(step, {f"train/{k}": v for k, v in mean.items()})
+          if jax.process_index() == 0:
+            print(progress_line(step, total_steps, mean, seconds_per_step), flush=True)
           buffer = []
         if config.train.eval_every_steps and step % config.train.eval_every_steps == 0:
           run_evaluators(step)

@@ -23,6 +23,7 @@ import numpy as np
 from focusclip_jax import losses
 from focusclip_jax import metrics as metrics_lib
 from focusclip_jax import sharding as sharding_lib
+from focusclip_jax import stats
 from input_pipeline import eval_pipeline
 from input_pipeline import tokenizer as tokenizer_lib
 
@@ -115,6 +116,10 @@ class DatasetResult:
   k: int
   num_classes: int
 
+  def hits(self) -> np.ndarray:
+    """[N] 0/1: top-k correct per example (k of the dataset's score)."""
+    return metrics_lib.topk_hits(self.scores, self.labels, self.k).astype(np.int8)
+
 
 def classification_metrics(scores, labels, label_sets, k: int, num_classes: int,
                            multilabel: bool) -> dict[str, float]:
@@ -129,6 +134,11 @@ def classification_metrics(scores, labels, label_sets, k: int, num_classes: int,
   if multilabel:
     out[f"any_label_acc{k}"] = 100 * metrics_lib.any_label_topk_accuracy(scores, label_sets, k)
   out["score"] = out[f"acc{k}"]  # what the paper reports for this dataset
+  # 95% Wilson interval of the score (binomial over the test examples), in %.
+  hits = int(metrics_lib.topk_hits(scores, labels, k).sum()) if len(labels) else 0
+  if len(labels):
+    lo, hi = stats.wilson_interval(hits, len(labels))
+    out["score_ci95_lo"], out["score_ci95_hi"] = 100 * lo, 100 * hi
   return out
 
 

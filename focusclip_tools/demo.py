@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from focusclip_jax import checkpointing
+from focusclip_jax import compare
 from focusclip_jax import evaluation
 from focusclip_jax import log_util
 from focusclip_jax import train
@@ -152,30 +153,35 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
       shutil.copy(png, dst)
       files.append(dst)
 
+  # Each model's accuracy with its 95% interval, the paired difference on the same held-out
+  # renders with its bootstrap interval, and a verdict only where that interval excludes 0.
+  names = ("FocusCLIP", "CLIP baseline")
+  comparison = compare.compare_groups(
+      {name: [compare.load_hits(runs[name]["summary"]["output_dir"])] for name in names})
   rows = []
   for task, label in TASKS.items():
-    f = runs["FocusCLIP"]["summary"]["zeroshot"][task]
-    c = runs["CLIP baseline"]["summary"]["zeroshot"][task]
-    rows.append((label, f["score"], c["score"], f["chance"]))
+    e = comparison["tasks"][task]
+    rows.append((label, e[names[0]]["mean"], e[names[1]]["mean"],
+                 runs["FocusCLIP"]["summary"]["zeroshot"][task]["chance"]))
+  table = compare.markdown(comparison, labels=TASKS).split("\n\n")[0]
+  chance = " ".join(f"{label} {ch:.1f}%;" for label, _, _, ch in rows)
+  verdicts = [f"- {TASKS[t]}: {e['verdict']}" for t, e in comparison["tasks"].items()]
   ret = {name: r["summary"].get("retrieval", {}) for name, r in runs.items()}
-  lines = ["| task | FocusCLIP | CLIP baseline | chance |", "|---|---:|---:|---:|"]
-  lines += [f"| {t} | {f:.1f} | {c:.1f} | {ch:.1f} |" for t, f, c, ch in rows]
   if all(ret.values()):
-    lines.append("| MPII-style val retrieval image→text R@1 | "
-                 f"{ret['FocusCLIP']['image_to_text_R@1']:.1f} | "
-                 f"{ret['CLIP baseline']['image_to_text_R@1']:.1f} | "
-                 f"{100 / ret['FocusCLIP']['num_pairs']:.1f} |")
-  table = "\n".join(lines)
-  verdicts = []
-  for t, f, c, _ in rows:
-    verdicts.append(f"- {t}: FocusCLIP {'beats' if f > c else 'does not beat'} the CLIP "
-                    f"baseline ({f:.1f} vs {c:.1f}).")
+    verdicts.append(
+        "- MPII-style validation retrieval, image→text R@1 (no interval; not a verdict): "
+        f"FocusCLIP {ret['FocusCLIP']['image_to_text_R@1']:.1f}, CLIP baseline "
+        f"{ret['CLIP baseline']['image_to_text_R@1']:.1f}, chance "
+        f"{100 / ret['FocusCLIP']['num_pairs']:.1f}.")
+  table += f"\n\nChance: {chance.rstrip(';')}"
   timings["total_s"] = time.time() - t0
   result = {"table": table, "rows": rows, "pictures": files, "timings": timings,
-            "alpha": alpha, "verdicts": verdicts}
+            "alpha": alpha, "verdicts": verdicts, "comparison": comparison}
   with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as fh:
     fh.write("# FocusCLIP demo\n\nZero-shot accuracy in % on held-out renders "
-             f"({focus_cfg.train.num_steps} training steps each).\n\n{table}\n\n"
+             f"({focus_cfg.train.num_steps} training steps each, one seed; 95% intervals: "
+             "bootstrap over the test examples per model, paired bootstrap for the difference).\n\n"
+             f"{table}\n\n"
              + "\n".join(verdicts) + f"\n\nLearned alpha: {alpha:.3f}\n")
   with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as fh:
     json.dump({k: v for k, v in result.items()}, fh, indent=2, default=float)

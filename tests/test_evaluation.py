@@ -77,6 +77,12 @@ def test_eval_mode_writes_json_table_and_plots(evaluated):
   assert _multiple_of(f["acc3"], 100 / 3) and _multiple_of(f["acc1"], 100 / 3)
   assert f["acc1"] <= f["acc3"] and f["score"] == f["acc3"]
   assert f["mean_per_class_recall"] == pytest.approx(f["acc1"], abs=1e-9)
+  # Per-example top-k hits (for paired comparisons) average to the score; its Wilson interval.
+  assert rec["example_hits"] == [1, 1, 1]
+  assert len(fer["example_hits"]) == 3 and 100 * np.mean(fer["example_hits"]) == pytest.approx(
+      f["score"])
+  assert m["score_ci95_lo"] == pytest.approx(43.85, abs=0.01)  # Wilson, 3 of 3
+  assert m["score_ci95_hi"] == pytest.approx(100.0)
   assert f"{'fer2013':>16s}: acc@k {f['acc3']:6.2f}%  (chance {FER_CHANCE:.2f}%)" in stdout
 
   summary = json.loads((out / "summary.json").read_text())

@@ -4,6 +4,7 @@ guard."""
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -54,7 +55,8 @@ def runs(tmp_path_factory):
   process: one start-up less), 3 steps + return + resume for 3 more."""
   straight = tmp_path_factory.mktemp("straight")
   resumed = tmp_path_factory.mktemp("resumed")
-  _train(straight, 6)
+  straight_stdout = _train(straight, 6).stdout
+  (straight / "stdout.txt").write_text(straight_stdout)
   config = tiny(**{"train.log_every_steps": 1, "train.checkpoint_every_steps": 3,
                    "train.num_steps": 3})
   root = logging.getLogger()
@@ -84,6 +86,16 @@ def test_main_writes_events_checkpoints_and_config(runs):
   assert read_scalars(straight, "steps_per_sec")  # progress reporting
   assert all(v > 0 for v in read_scalars(straight, "train/examples_per_sec").values())
   assert read_scalars(straight, "val/loss")  # the end-of-training evaluator
+  # A console line per log interval: step/total, loss (as logged), examples/s, ETA.
+  lines = [l for l in (straight / "stdout.txt").read_text().splitlines() if l.startswith("step ")]
+  assert len(lines) == 6, lines
+  for step, line in enumerate(lines, 1):
+    m = re.fullmatch(r"step (\d+)/6  loss (\S+)  (\S+) examples/s  ETA (\d+):(\d\d):(\d\d)",
+                     line)
+    assert m, line
+    assert int(m[1]) == step and float(m[2]) == pytest.approx(losses[step], abs=1e-4)
+    assert float(m[3]) > 0
+  assert lines[-1].endswith("ETA 0:00:00")
 
 
 def test_resume_is_bit_exact(runs):
@@ -230,3 +242,11 @@ def test_nan_guard_stops_training(tmp_path):
   ckpt.close()
   assert all(np.isfinite(x).all() for x in jax.tree.leaves((restored.params, restored.opt_state)))
   assert int(restored.nonfinite_streak) == 1
+
+
+def test_progress_line():
+  line = train.progress_line(10, 300, {"loss": 1.23456, "examples_per_sec": 12.34}, 2.0)
+  assert line == "step 10/300  loss 1.2346  12.3 examples/s  ETA 0:09:40"  # 290 steps x 2 s
+  assert train.progress_line(5, 5, {"loss": 0.5, "examples_per_sec": 1.0}, 9.0).endswith(
+      "ETA 0:00:00")
+  assert "ETA 2:00:00" in train.progress_line(0, 3600, {"loss": 0, "examples_per_sec": 1}, 2.0)

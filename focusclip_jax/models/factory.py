@@ -69,6 +69,7 @@ def build_model(config: ml_collections.ConfigDict) -> FocusCLIP:
       fused_pass=m.focus.fused_pass,
       alpha_param=m.focus.alpha_param,
       alpha_init=m.focus.alpha_init,
+      heatmap_source=m.focus.heatmap_source,
       input_norm=m.image.input_norm,
       **_dtypes(m),
   )

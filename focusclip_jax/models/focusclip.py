@@ -29,6 +29,11 @@ from focusclip_jax.models.vit import ViT
 Dtype = Any
 
 ALPHA_PARAMS = ("unconstrained", "sigmoid", "clipped")
+# Whose heatmap highlights an example in training. 'subject': its own (the method).
+# 'other_example': the heatmap of the next example in the global batch (example i gets
+# example i+1's, the last gets the first's) -- a control with the same kind of blobs that do
+# not follow the example's person, to tell subject guidance from a second augmented view.
+HEATMAP_SOURCES = ("subject", "other_example")
 INPUT_NORMS = ("none", "minus_one_one")
 
 
@@ -36,6 +41,15 @@ def _logit(p: float) -> float:
   if not 0.0 < p < 1.0:
     raise ValueError(f"alpha_init must be in (0, 1) with alpha_param='sigmoid', got {p}")
   return math.log(p) - math.log1p(-p)
+
+
+def control_heatmaps(heatmaps, source: str):
+  """The heatmaps the highlighted view uses (see HEATMAP_SOURCES): [B, H, W, 1] -> same."""
+  if source == "subject":
+    return heatmaps
+  if source == "other_example":
+    return jnp.roll(heatmaps, -1, axis=0)  # example i gets example i+1's (global batch)
+  raise ValueError(f"heatmap_source {source!r} unknown; choose one of {HEATMAP_SOURCES}")
 
 
 class FocusCLIP(nn.Module):
@@ -48,6 +62,7 @@ class FocusCLIP(nn.Module):
   fused_pass: bool = True  # shared encoder: raw + highlighted images as one 2B batch
   alpha_param: str = "unconstrained"
   alpha_init: float = 0.5
+  heatmap_source: str = "subject"
   input_norm: str = "none"
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
@@ -55,6 +70,9 @@ class FocusCLIP(nn.Module):
   def setup(self):
     if self.alpha_param not in ALPHA_PARAMS:
       raise ValueError(f"alpha_param {self.alpha_param!r} unknown; choose one of {ALPHA_PARAMS}")
+    if self.heatmap_source not in HEATMAP_SOURCES:
+      raise ValueError(f"heatmap_source {self.heatmap_source!r} unknown; choose one of "
+                       f"{HEATMAP_SOURCES}")
     if self.input_norm not in INPUT_NORMS:
       raise ValueError(f"input_norm {self.input_norm!r} unknown; choose one of {INPUT_NORMS}")
     self.image_proj = self._projection(self.image_tower.width, "image_proj")
@@ -135,6 +153,7 @@ class FocusCLIP(nn.Module):
       return out
     if heatmaps is None:
       raise ValueError("FocusCLIP with focus=True needs heatmaps for the training forward")
+    heatmaps = control_heatmaps(heatmaps, self.heatmap_source)
     if self.shared_encoder and self.fused_pass:
       # One 2B pass through the shared tower: [raw; highlighted].
       both = jnp.concatenate(

@@ -1,6 +1,8 @@
 # make test   : create .venv if needed, install the pinned requirements + test requirements, run tests
 # make demo   : create .venv if needed, install, render + prepare the demo data, train FocusCLIP and
 #               the CLIP baseline on CPU, evaluate zero-shot, print the table (workdirs/demo)
+# make experiment: FocusCLIP, the CLIP baseline and the heatmap control over 3 seeds on the demo
+#               data, with confidence intervals (workdirs/experiment; finished runs are reused)
 # make install: the runtime requirements only (CPU jax); see README for TPU/GPU
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +13,9 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 
 DEMO_DIR ?= workdirs/demo
 
-.PHONY: install install-test test demo summary clean
+EXPERIMENT_DIR ?= workdirs/experiment
+
+.PHONY: install install-test test demo experiment summary clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +42,9 @@ $(VENV)/.installed-demo: $(VENV)/.installed
 
 demo: $(VENV)/.installed-demo
 	$(PY) -m focusclip_tools.demo --workdir=$(DEMO_DIR)
+
+experiment: $(VENV)/.installed-demo
+	$(PY) -m focusclip_tools.experiment --workdir=$(EXPERIMENT_DIR)
 
 test: install-test
 	XLA_FLAGS="$(XLA_TEST_FLAGS)" $(PY) -m pytest $(PYTEST_ARGS) tests

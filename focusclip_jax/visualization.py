@@ -118,3 +118,31 @@ def curves_png(series: Mapping[str, Mapping[str, Mapping[int, float]]], path: st
   if title:
     fig.suptitle(title, y=1.04)  # above the panel titles (the tight bbox grows to fit it)
   return _save(fig, path)
+
+
+def seed_points_png(scores: Mapping[str, Mapping[str, Sequence[float]]], path: str, *,
+                    title: str = "", chance: Mapping[str, float] | None = None) -> str:
+  """One panel per task: each variant's per-seed scores (points), mean and ±1 std (bar).
+
+  scores: {task: {variant: [score of each seed]}}.
+  """
+  tasks = list(scores)
+  fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+  for ax, task in zip(axes[0], tasks):
+    variants = list(scores[task])
+    for x, v in enumerate(variants):
+      s = np.asarray(scores[task][v], float)
+      ax.scatter(np.full(len(s), x) + np.linspace(-0.08, 0.08, len(s)), s, s=18, alpha=0.7)
+      ax.errorbar([x], [s.mean()], yerr=[s.std(ddof=1) if len(s) > 1 else 0.0], fmt="_",
+                  color="k", markersize=18, capsize=6)
+    if chance and task in chance:
+      ax.axhline(chance[task], color="grey", linestyle=":", label="chance")
+      ax.legend(loc="lower right", fontsize=8)
+    ax.set_xticks(range(len(variants)))
+    ax.set_xticklabels(variants, rotation=15, fontsize=8)
+    ax.set_title(task, fontsize=10)
+    ax.set_ylabel("accuracy (%)")
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return _save(fig, path)

@@ -58,7 +58,8 @@ def load_config_file(path: str, arg: str | None = None):
   return module.get_config() if arg is None else module.get_config(arg)
 
 
-def _config(arg: str, workdir: str, steps: int | None):
+def demo_config(arg: str, workdir: str, steps: int | None = None):
+  """configs/demo.py:<arg> with the workdir's data paths (and ``steps`` training steps)."""
   config = load_config_file(CONFIG_FILE, arg)
   config.data.data_dir = os.path.join(workdir, "tfds")
   config.eval.data_root = os.path.join(workdir, "data", "zeroshot")
@@ -92,6 +93,25 @@ def _heatmap_grid(config, workdir: str, alpha: float, path: str, n: int = 8) -> 
             f"{alpha:.2f})")
 
 
+def prepare_data(workdir: str, *, num_train: int | None = None, num_eval: int = 200,
+                 timings: dict | None = None, steps=("[1/2]", "[2/2]")):
+  """Renders the demo data into <workdir>/data (once) and prepares it into <workdir>/tfds."""
+  timings = {} if timings is None else timings
+  t = time.time()
+  data = os.path.join(workdir, "data")
+  if not os.path.exists(os.path.join(data, "demo_info.json")):
+    print(f"{steps[0]} Rendering the demo dataset ...", flush=True)
+    demo_data.write_demo(data, num_train=num_train or demo_data.NUM_TRAIN, num_eval=num_eval)
+  timings["data_s"] = time.time() - t
+  config = demo_config("focusclip", workdir)
+  t = time.time()
+  print(f"{steps[1]} Preparing it with the TFDS builder (heatmaps precomputed) ...", flush=True)
+  builder = prepare.prepare(os.path.join(data, "mpii"), config.data.builder_config,
+                            config.data.data_dir, tokenizer=config.model.text.tokenizer)
+  timings["prepare_s"] = time.time() - t
+  return builder
+
+
 def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
         num_train: int | None = None, num_eval: int = 200) -> dict:
   log_util.quiet_library_logs()
@@ -103,22 +123,13 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
   t0 = time.time()
   timings = {}
 
-  data = os.path.join(workdir, "data")
-  if not os.path.exists(os.path.join(data, "demo_info.json")):
-    print("[1/5] Rendering the demo dataset ...", flush=True)
-    demo_data.write_demo(data, num_train=num_train or demo_data.NUM_TRAIN, num_eval=num_eval)
-  timings["data_s"] = time.time() - t0
-
-  focus_cfg = _config("focusclip", workdir, steps)
-  t = time.time()
-  print("[2/5] Preparing it with the TFDS builder (heatmaps precomputed) ...", flush=True)
-  builder = prepare.prepare(os.path.join(data, "mpii"), focus_cfg.data.builder_config,
-                            focus_cfg.data.data_dir, tokenizer=focus_cfg.model.text.tokenizer)
-  timings["prepare_s"] = time.time() - t
+  focus_cfg = demo_config("focusclip", workdir, steps)
+  builder = prepare_data(workdir, num_train=num_train, num_eval=num_eval, timings=timings,
+                         steps=("[1/5]", "[2/5]"))
 
   runs = {}
   for step_no, (name, arg) in enumerate((("FocusCLIP", "focusclip"), ("CLIP baseline", "clip"))):
-    config = _config(arg, workdir, steps)
+    config = demo_config(arg, workdir, steps)
     run_dir = os.path.join(workdir, arg)
     t = time.time()
     print(f"[{3 + step_no}/5] Training {name} for {config.train.num_steps} steps "

@@ -169,6 +169,7 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
   names = ("FocusCLIP", "CLIP baseline")
   comparison = compare.compare_groups(
       {name: [compare.load_hits(runs[name]["summary"]["output_dir"])] for name in names})
+  comparison["tasks"] = {t: comparison["tasks"][t] for t in TASKS}  # the table's row order
   rows = []
   for task, label in TASKS.items():
     e = comparison["tasks"][task]
@@ -184,7 +185,9 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
         f"FocusCLIP {ret['FocusCLIP']['image_to_text_R@1']:.1f}, CLIP baseline "
         f"{ret['CLIP baseline']['image_to_text_R@1']:.1f}, chance "
         f"{100 / ret['FocusCLIP']['num_pairs']:.1f}.")
-  table += f"\n\nChance: {chance.rstrip(';')}"
+  table += (f"\n\nChance: {chance.rstrip(';')}. The intervals cover the sampling of the "
+            "held-out renders for these two trained models (one seed each), not the "
+            "variation between training runs: `make experiment` measures that over seeds.")
   timings["total_s"] = time.time() - t0
   result = {"table": table, "rows": rows, "pictures": files, "timings": timings,
             "alpha": alpha, "verdicts": verdicts, "comparison": comparison}

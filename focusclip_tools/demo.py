@@ -210,16 +210,22 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
   return result
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__,
+def argument_parser(doc: str, workdir: str, steps: int | None) -> argparse.ArgumentParser:
+  """The flags the demo and the experiment share (workdir, steps, data sizes)."""
+  p = argparse.ArgumentParser(description=doc,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--workdir", default="workdirs/demo")
-  p.add_argument("--steps", type=int, default=None, help="training steps per model")
-  p.add_argument("--fresh", action="store_true", help="delete the workdir first")
+  p.add_argument("--workdir", default=workdir)
+  p.add_argument("--steps", type=int, default=steps, help="training steps per run")
   p.add_argument("--num_train", type=int, default=None,
                  help=f"rendered training images (default: {demo_data.NUM_TRAIN})")
   p.add_argument("--num_eval", type=int, default=200,
                  help="rendered held-out images per zero-shot task")
+  return p
+
+
+def main():
+  p = argument_parser(__doc__, "workdirs/demo", None)
+  p.add_argument("--fresh", action="store_true", help="delete the workdir first")
   args = p.parse_args()
   run(args.workdir, steps=args.steps, fresh=args.fresh, num_train=args.num_train,
       num_eval=args.num_eval)

@@ -21,7 +21,6 @@ a second call.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -143,13 +142,8 @@ def run(workdir: str, *, seeds: int = 3, steps: int | None = 200,
 
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--workdir", default="workdirs/experiment")
+  p = demo.argument_parser(__doc__, "workdirs/experiment", 200)
   p.add_argument("--seeds", type=int, default=3)
-  p.add_argument("--steps", type=int, default=200, help="training steps per run")
-  p.add_argument("--num_train", type=int, default=None)
-  p.add_argument("--num_eval", type=int, default=200)
   args = p.parse_args()
   run(args.workdir, seeds=args.seeds, steps=args.steps, num_train=args.num_train,
       num_eval=args.num_eval)

@@ -45,8 +45,6 @@ configuration you run.
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
 import json
 import math
 import os
@@ -69,6 +67,7 @@ sys.path.insert(0, str(REPO))
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 
+from focusclip_jax import config_files  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import config_lib  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import models  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import optimizer  # noqa: E402  pylint: disable=wrong-import-position
@@ -150,44 +149,6 @@ class Topology:
     return devices
 
 
-# ---------------------------------------------------------------------------- config
-
-def load_config(path: str, overrides=()):
-  """get_config() of a config file (no ml_collections.config_flags), plus key=value overrides."""
-  p = pathlib.Path(path)
-  if not p.is_absolute() and not p.exists():
-    p = REPO / p
-  spec = importlib.util.spec_from_file_location(f"_aot_config_{p.stem}", p)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  for item in overrides or ():
-    apply_override(config, item)
-  return config
-
-
-def apply_override(config, item: str):
-  """'model.scan_layers=True' -> config.model.scan_layers = True (value: a Python literal,
-  else the string)."""
-  if "=" not in item:
-    raise ValueError(f"--config_override {item!r}: expected key=value")
-  key, raw = item.split("=", 1)
-  key = key.strip().removeprefix("config.")
-  try:
-    value = ast.literal_eval(raw)
-  except (ValueError, SyntaxError):
-    value = raw
-  *parents, leaf = key.split(".")
-  node = config
-  for part in parents:
-    node = getattr(node, part)
-  if leaf not in node:
-    raise KeyError(f"--config_override {item!r}: config has no field {key!r}")
-  if isinstance(node[leaf], tuple) and isinstance(value, list):
-    value = tuple(value)
-  setattr(node, leaf, value)
-
-
 # ---------------------------------------------------------------------------- compile
 
 def _is_oom(err: Exception) -> bool:
@@ -208,11 +169,8 @@ class Compiler:
     self.model = models.build_model(config)
     self.tx, lr = optimizer.build(config, train_state.abstract_train_params(self.model, config),
                                   total_steps)
-    shardings = train_state.state_shardings(self.model, config, self.tx, self.mesh)
     self.abstract_state = train_state.abstract_state(self.model, config, self.tx, self.mesh)
-    self.jitted = train_step_lib.jit_train_step(
-        train_step_lib.make_train_step(self.model, config, self.tx, lr), shardings, self.mesh,
-        config)
+    self.jitted = train_step_lib.build_step(self.model, config, self.tx, lr, self.mesh)
     self.divisor = sharding_lib.global_batch_size_divisor(self.mesh, config)
     self.setup_s = time.time() - t
     self.num_params = sum(x.size for x in jax.tree.leaves(self.abstract_state.params))
@@ -225,9 +183,8 @@ class Compiler:
     hbm = self.topology.hbm_gib * GIB
     t = time.time()
     try:
-      _, mem, cost = train_step_lib.compile_train_step(
-          self.jitted, self.abstract_state,
-          train_step_lib.abstract_batch(self.config, self.mesh, batch), self.mesh, self.config)
+      _, mem, cost = train_step_lib.compile_train_step(self.jitted, self.model, self.config,
+                                                       self.tx, self.mesh, batch)
     except Exception as e:  # pylint: disable=broad-except
       if not _is_oom(e):
         raise
@@ -415,7 +372,9 @@ def main(argv=None):
   # Compile-only TPU executables are written to the persistent cache but cannot be read back
   # ("PjRtCompiler must be constructed with a Client"): keep them out of it.
   jax.config.update("jax_enable_compilation_cache", False)
-  config = load_config(args.config, args.config_override)
+  config = config_files.load(
+      args.config if os.path.exists(args.config) else str(REPO / args.config),
+      args.config_override)
   if args.batch:
     config.train.batch_size = args.batch
   config_lib.validate(config)

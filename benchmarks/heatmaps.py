@@ -18,7 +18,6 @@ and the difference between fast and fidelity heatmaps at 224x224 over M images.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import pathlib
@@ -31,6 +30,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402  pylint: disable=wrong-import-position
 import tensorflow as tf  # noqa: E402  pylint: disable=wrong-import-position
 
+from focusclip_jax import jsonio  # noqa: E402  pylint: disable=wrong-import-position
 from input_pipeline import heatmaps as hm  # noqa: E402  pylint: disable=wrong-import-position
 
 SRC = (720, 1280)
@@ -163,8 +163,7 @@ def main(argv=None):
         f"{fv['p99_abs_diff']:.4f}, max {fv['max_abs_diff']:.4f} (mean per-image max "
         f"{fv['mean_of_per_image_max']:.4f})")
   if args.json:
-    with open(args.json, "w", encoding="utf-8") as f:
-      json.dump(res, f, indent=2)
+    jsonio.write_json(res, args.json)
   return res
 
 

@@ -17,13 +17,14 @@ of a run resumed far into training (the pipeline reads no earlier records).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from focusclip_jax import jsonio  # pylint: disable=wrong-import-position  # noqa: E402
 
 
 def measure(config, steps: int, warmup: int, resume_step: int) -> dict:
@@ -104,13 +105,12 @@ def main():
             f"224 px, {args.max_length} tokens); {1e3 * r['cpu_seconds_per_example']:.2f} "
             f"CPU ms/example; first batch when resumed at step {args.resume_step}: "
             f"{r['resume_first_batch_seconds']:.2f} s")
+  if args.json:
+    jsonio.write_json(results, args.json)
   if "prepare_seconds" in results:
     for name, s in results["prepare_seconds"].items():
       print(f"prepare {name}: {s:.1f} s for {args.num_images + 8} images "
             f"({(args.num_images + 8) / s:.1f} images/s)")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":

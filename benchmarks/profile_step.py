@@ -37,6 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from focusclip_jax import config_files  # pylint: disable=wrong-import-position  # noqa: E402
 import train_step as train_step_bench  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 GROUPS = ("matmul / conv", "attention softmax, mask, head transposes", "dropout (RNG + mask)",
@@ -206,7 +207,7 @@ def main():
   overrides = list(args.set)
   if args.fast:
     overrides = [f"{k}={v!r}" for k, v in train_step_bench.FAST_SETTINGS.items()] + overrides
-  config = train_step_bench.load_config(args.config, overrides)
+  config = config_files.load(args.config, overrides)
   import jax  # pylint: disable=g-import-not-at-top
   from focusclip_jax import sharding  # pylint: disable=g-import-not-at-top
 

@@ -24,9 +24,14 @@ matmul peak.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from focusclip_jax import jsonio  # pylint: disable=wrong-import-position  # noqa: E402
 
 
 def build(batch: int, seq_len: int, text_pooling: str):
@@ -149,14 +154,13 @@ def main():
        "flops_source": "torch.utils.flop_counter (matmuls + convolutions, fwd + bwd)",
        "achieved_flops_per_s": flops / step_s, "torch_matmul_peak_flops_per_s": peak,
        "mfu": flops / step_s / peak, "loss": loss}
+  if args.json:
+    jsonio.write_json(r, args.json)
   print(f"step          {step_s:.2f} s (median of {args.steps}), batch {args.batch}, "
         f"{r['examples_per_s']:.3f} examples/s")
   print(f"FLOPs/step    {flops / 1e9:.1f} GFLOP ({r['flops_source']})")
   print(f"achieved      {flops / step_s / 1e9:.1f} GFLOP/s = {100 * r['mfu']:.1f}% of PyTorch's "
         f"matmul peak")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(r, f, indent=2)
 
 
 if __name__ == "__main__":

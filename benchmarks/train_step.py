@@ -22,15 +22,15 @@ script under XLA on the same machine, or ``--peak`` (FLOP/s).
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
-import json
 import os
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from focusclip_jax import config_files  # pylint: disable=wrong-import-position  # noqa: E402
+from focusclip_jax import jsonio  # pylint: disable=wrong-import-position  # noqa: E402
 
 # Dense peak FLOP/s per chip: (bf16, fp32). fp32 on TPUs runs through the MXU at bf16 passes;
 # listed as the vendors' numbers where published, else the bf16 number.
@@ -54,25 +54,6 @@ FAST_SETTINGS = {
     "model.text.max_length": 128,
     "model.text.pooling": "mean_masked",
 }
-
-
-def load_config(path: str, overrides: list[str]):
-  spec = importlib.util.spec_from_file_location("bench_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  for item in overrides:
-    key, _, value = item.partition("=")
-    try:
-      value = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-      pass
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return config
 
 
 def device_peak(dtype: str, measured_cpu_peak: float | None) -> tuple[float | None, str]:
@@ -113,12 +94,8 @@ def unscanned_flops(config, mesh) -> float:
   config.model.scan_layers = False
   model = models.build_model(config)
   tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 1000)
-  shardings = train_state.state_shardings(model, config, tx, mesh)
-  jitted = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr),
-                                     shardings, mesh, config)
-  _, _, cost = train_step.compile_train_step(
-      jitted, train_state.abstract_state(model, config, tx, mesh),
-      train_step.abstract_batch(config, mesh), mesh, config)
+  jitted = train_step.build_step(model, config, tx, lr, mesh)
+  _, _, cost = train_step.compile_train_step(jitted, model, config, tx, mesh)
   return float(cost.get("flops", float("nan")))
 
 
@@ -146,13 +123,9 @@ def build(config, *, batch: int):
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
   tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 1000)
-  shardings = train_state.state_shardings(model, config, tx, mesh)
-  jitted = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr),
-                                     shardings, mesh, config)
+  jitted = train_step.build_step(model, config, tx, lr, mesh)
   t = time.perf_counter()
-  compiled, memory, cost = train_step.compile_train_step(
-      jitted, train_state.abstract_state(model, config, tx, mesh),
-      train_step.abstract_batch(config, mesh), mesh, config)
+  compiled, memory, cost = train_step.compile_train_step(jitted, model, config, tx, mesh)
   compile_s = time.perf_counter() - t
 
   state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
@@ -240,7 +213,7 @@ def main():
   overrides = list(args.set)
   if args.fast:
     overrides = [f"{k}={v!r}" for k, v in FAST_SETTINGS.items()] + overrides
-  config = load_config(args.config, overrides)
+  config = config_files.load(args.config, overrides)
   import jax  # pylint: disable=g-import-not-at-top
   cpu_peak = None
   if jax.devices()[0].platform == "cpu" and not args.peak:
@@ -268,8 +241,7 @@ def main():
           f"outputs {m['outputs_gib']:.2f}, temporaries {m['temporaries_gib']:.2f}, "
           f"aliased {m['aliased_gib']:.2f})")
   if args.json:
-    with open(args.json, "w") as f:
-      json.dump(r, f, indent=2)
+    jsonio.write_json(r, args.json)
 
 
 if __name__ == "__main__":

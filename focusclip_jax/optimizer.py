@@ -52,6 +52,10 @@ def lr_multipliers(params, config):
   return jax.tree.map(mult, param_paths(params))
 
 
+OPTIMIZERS = ("sgd", "adamw")  # config.optim.name
+SCHEDULES = ("constant", "warmup_cosine")  # config.optim.schedule
+
+
 def schedule(config: ml_collections.ConfigDict, total_steps: int) -> Callable[[int], jax.Array]:
   o = config.optim
   if o.schedule == "constant":

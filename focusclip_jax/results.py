@@ -20,7 +20,6 @@ templates/prompts, class names and protocol switches that produced the numbers.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from focusclip_jax import metrics as metrics_lib
+from focusclip_jax.jsonio import write_json
 from focusclip_jax import visualization
 from input_pipeline import eval_pipeline
 
@@ -108,13 +108,6 @@ def result_record(*, dataset: str, model: str, checkpoint: str, metrics: Mapping
       "protocol": dict(protocol),
       **(dict(extra) if extra else {}),
   }
-
-
-def write_json(record: Mapping[str, Any], path: str) -> str:
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(record, f, indent=2, sort_keys=False, default=float)
-  return path
 
 
 def _fmt(v: float) -> str:

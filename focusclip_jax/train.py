@@ -169,13 +169,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
     checkpointer.close()
     return state
 
-  shardings = train_state.state_shardings(model, config, tx, mesh)
-  jitted = train_step_lib.jit_train_step(
-      train_step_lib.make_train_step(model, config, tx, lr_schedule), shardings, mesh, config)
+  jitted = train_step_lib.build_step(model, config, tx, lr_schedule, mesh)
   t0 = time.time()
-  compiled, memory, cost = train_step_lib.compile_train_step(
-      jitted, train_state.abstract_state(model, config, tx, mesh),
-      train_step_lib.abstract_batch(config, mesh), mesh, config)
+  compiled, memory, cost = train_step_lib.compile_train_step(jitted, model, config, tx, mesh)
   logging.info("Compiled the train step in %.1fs; memory: %s; %.3g FLOPs/step",
                time.time() - t0, _format_memory(memory), cost.get("flops", float("nan")))
 

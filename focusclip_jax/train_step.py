@@ -20,6 +20,9 @@ from focusclip_jax import sharding as sharding_lib
 from focusclip_jax import train_state as train_state_lib
 from focusclip_jax.train_state import TrainState
 
+# config.train.dropout_rng: jax PRNG implementations (rbg is cheaper to generate on TPU).
+DROPOUT_RNG_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
+
 
 def loss_fn(model, config, params, batch, rng, train: bool = True):
   """(loss, metrics) of the configured objective on a batch."""
@@ -104,6 +107,14 @@ def jit_train_step(train_step, state_shardings: TrainState, mesh, config):
   )
 
 
+def build_step(model, config: ml_collections.ConfigDict, tx: optax.GradientTransformation,
+               lr_schedule, mesh):
+  """The jitted step ``train.py`` runs: ``make_train_step`` under ``jit_train_step`` with the
+  train state's shardings on ``mesh``."""
+  return jit_train_step(make_train_step(model, config, tx, lr_schedule),
+                        train_state_lib.state_shardings(model, config, tx, mesh), mesh, config)
+
+
 def make_eval_step(model, config, mesh):
   """Jitted (params, batch) -> metrics of the objective in inference mode (no update)."""
   def eval_step(params, batch):
@@ -112,10 +123,14 @@ def make_eval_step(model, config, mesh):
   return jax.jit(eval_step, out_shardings=sharding_lib.replicated(mesh))
 
 
-def compile_train_step(jitted, abstract_state, abstract_batch, mesh, config):
-  """AOT-compiles the step; returns (compiled, memory analysis or None, cost analysis)."""
+def compile_train_step(jitted, model, config, tx, mesh, global_batch_size: int | None = None):
+  """AOT-compiles the step for the abstract train state and a global batch of
+  ``global_batch_size`` (default ``config.train.batch_size``); returns (compiled, memory
+  analysis or None, cost analysis)."""
+  state = train_state_lib.abstract_state(model, config, tx, mesh)
+  batch = abstract_batch(config, mesh, global_batch_size)
   with sharding_lib.mesh_context(mesh, config):
-    compiled = jitted.lower(abstract_state, abstract_batch).compile()
+    compiled = jitted.lower(state, batch).compile()
   try:
     memory = compiled.memory_analysis()
   except Exception:  # pylint: disable=broad-except  (not every backend implements it)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.util
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ import tensorflow as tf
 
 from focusclip_jax import checkpointing
 from focusclip_jax import compare
+from focusclip_jax import config_files
 from focusclip_jax import evaluation
 from focusclip_jax import log_util
 from focusclip_jax import train
@@ -46,21 +46,9 @@ CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
                            "configs", "demo.py")
 
 
-def load_config_file(path: str, arg: str | None = None):
-  """``get_config(arg)`` of a config file, loaded by path as main.py's --config does."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"Config file {path} not found: run the demo from a checkout of "
-                            "the repository (configs/ sits next to focusclip_tools/).")
-  spec = importlib.util.spec_from_file_location(
-      f"_config_{os.path.splitext(os.path.basename(path))[0]}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config() if arg is None else module.get_config(arg)
-
-
 def demo_config(arg: str, workdir: str, steps: int | None = None):
   """configs/demo.py:<arg> with the workdir's data paths (and ``steps`` training steps)."""
-  config = load_config_file(CONFIG_FILE, arg)
+  config = config_files.load(CONFIG_FILE, arg=arg)
   config.data.data_dir = os.path.join(workdir, "tfds")
   config.eval.data_root = os.path.join(workdir, "data", "zeroshot")
   config.eval.retrieval = True

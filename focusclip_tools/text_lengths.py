@@ -13,11 +13,11 @@ smallest multiple of 32 that keeps at least ``--coverage`` of them whole.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Sequence
 
 import numpy as np
 
+from focusclip_jax import jsonio
 from input_pipeline import tokenizer as tokenizer_lib
 from input_pipeline.mpii_pose_descriptions.records import load_records
 
@@ -58,15 +58,14 @@ def main():
     texts += [r.get("description") for r in load_records(f)
               if isinstance(r.get("description"), str) and r.get("description").strip()]
   s = summarize(token_lengths(texts, args.tokenizer), args.coverage)
+  if args.json:
+    jsonio.write_json(s, args.json)
   print(f"{s['num_texts']} descriptions: mean {s['mean']:.0f} tokens, p50 {s['p50']:.0f}, "
         f"p90 {s['p90']:.0f}, p99 {s['p99']:.0f}, max {s['max']}")
   for L, frac in s["truncated_fraction"].items():
     print(f"  max_length {L:>3d}: {100 * frac:5.1f}% truncated")
   print(f"recommended max_length (>= {100 * args.coverage:.0f}% whole): "
         f"{s['recommended_max_length']}")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(s, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from input_pipeline import random_access
 from input_pipeline import tokenizer as tokenizer_lib
 
 NAME = "mpii_pose_descriptions"
+RESIZE_MODES = ("squash", "center_crop")  # config.data.resize
+DESCRIPTION_CHOICES = ("first", "random")  # config.data.description_choice
 
 
 def prepare_command(config) -> str:

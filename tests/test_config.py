@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from focusclip_jax import config_files
 from focusclip_jax import config_lib
 from tests.helpers import REPO
 
@@ -157,3 +158,23 @@ def test_main_names_a_missing_config_file():
     assert str(REPO / "configs" / "no_such.py") in r.stderr and "not found" in r.stderr
     assert "configs/ (" in r.stderr and "tiny.py" in r.stderr  # where the shipped ones are
     assert "config_config" not in r.stderr
+
+
+def test_config_file_loading_and_overrides(tmp_path):
+  """config_files.load: get_config(arg) by path, key=value overrides parsed as literals, list ->
+  tuple for tuple fields, unknown keys and missing files named."""
+  path = str(REPO / "configs" / "demo.py")
+  config = config_files.load(path, ["train.batch_size=12", "model.image.pool=gap",
+                                    "data.augment.crop_area=[0.5, 1.0]", "config.seed=3"],
+                             arg="clip")
+  assert config.train.batch_size == 12 and config.model.image.pool == "gap"
+  assert config.data.augment.crop_area == (0.5, 1.0) and config.seed == 3
+  assert not config.model.focus.enabled  # the 'clip' arg reached get_config
+  with pytest.raises(KeyError, match="no field 'train.batch_sise'"):
+    config_files.apply_override(config, "train.batch_sise=4")
+  with pytest.raises(KeyError, match="no section 'trian'"):
+    config_files.apply_override(config, "trian.batch_size=4")
+  with pytest.raises(ValueError, match="expected key=value"):
+    config_files.apply_override(config, "train.batch_size")
+  with pytest.raises(FileNotFoundError, match="configs/vitb16.py"):
+    config_files.load(str(tmp_path / "nope.py"))

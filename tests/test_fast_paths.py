@@ -93,9 +93,7 @@ def compiled_step():
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
   tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
-  shardings = train_state.state_shardings(model, config, tx, mesh)
-  step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,
-                                   mesh, config)
+  step = train_step.build_step(model, config, tx, lr, mesh)
   new_state = lambda: train_state.create_state(model, config, tx, mesh, jax.random.key(0))
   return config, mesh, new_state, step  # a fresh state per test: steps donate it
 

@@ -116,11 +116,7 @@ def test_frozen_tower_is_not_differentiated():
     mesh = sharding.create_mesh(config)
     model = models.build_model(config)
     tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 10)
-    jitted = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr),
-                                       train_state.state_shardings(model, config, tx, mesh),
-                                       mesh, config)
-    _, _, cost = train_step.compile_train_step(
-        jitted, train_state.abstract_state(model, config, tx, mesh),
-        train_step.abstract_batch(config, mesh), mesh, config)
+    jitted = train_step.build_step(model, config, tx, lr, mesh)
+    _, _, cost = train_step.compile_train_step(jitted, model, config, tx, mesh)
     flops[frozen] = cost["flops"]
   assert flops[("text_tower/.*",)] < 0.9 * flops[()]

@@ -28,10 +28,8 @@ def _run(config, devices, batches):
   mesh = sharding.create_mesh(config, devices)
   model = models.build_model(config)
   tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
-  shardings = train_state.state_shardings(model, config, tx, mesh)
   state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
-  step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,
-                                   mesh, config)
+  step = train_step.build_step(model, config, tx, lr, mesh)
   bsh = sharding.batch_sharding(mesh, config)
   grad_fn = jax.jit(jax.grad(lambda p, b: train_step.loss_fn(model, config, p, b,
                                                              jax.random.key(0))[0]))
@@ -74,11 +72,9 @@ def _setup(config):
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
   tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
-  shardings = train_state.state_shardings(model, config, tx, mesh)
   master = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
   new_state = lambda: jax.tree.map(jnp.copy, master)  # steps donate their input
-  step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,
-                                   mesh, config)
+  step = train_step.build_step(model, config, tx, lr, mesh)
   return config, mesh, new_state, step, sharding.batch_sharding(mesh, config)
 
 
@@ -154,10 +150,8 @@ def test_state_is_donated():
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
   tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
-  shardings = train_state.state_shardings(model, config, tx, mesh)
   state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
-  step = train_step.jit_train_step(train_step.make_train_step(model, config, tx, lr), shardings,
-                                   mesh, config)
+  step = train_step.build_step(model, config, tx, lr, mesh)
   with sharding.mesh_context(mesh, config):
     old = state.params["image_proj"]["kernel"]
     step(state, sharding.make_global_batch(_batches(config, 1)[0],

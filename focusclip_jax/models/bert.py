@@ -11,14 +11,11 @@ encoder (exact GELU) -> last hidden states -> pooling:
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax.numpy as jnp
 
 from focusclip_jax.models import layers
 
-Dtype = Any
 
 # name -> width, depth, num_heads, mlp_dim.  "tiny" is the unit-test variant, "mini" the
 # demo's.
@@ -50,25 +47,21 @@ def pool_tokens(hidden, mask, pooling: str):
   raise ValueError(f"pooling {pooling!r} unknown; choose one of {POOLINGS}")
 
 
-class BERT(nn.Module):
-  """BERT encoder. Input: ids, mask [B, L] ints. Returns (pooled [B, D], hidden [B, L, D])."""
+class BERT(layers.StackFields):
+  """BERT encoder. Input: ids, mask [B, L] ints. Returns (pooled [B, D], hidden [B, L, D]).
+
+  Block and stack hyperparameters are the fields of ``layers.StackFields``; BERT's own
+  defaults: LayerNorm eps 1e-12, dropout 0.1 (hidden and attention).
+  """
 
   vocab_size: int = 30522
   max_positions: int = 512
   type_vocab_size: int = 2
   width: int = 768
-  depth: int = 12
-  num_heads: int = 12
-  mlp_dim: int = 3072
   ln_eps: float = 1e-12
   dropout: float = 0.1
   attention_dropout: float = 0.1
   pooling: str = "mean_all"
-  scan: bool = False
-  remat_policy: str = "none"
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
-  dropout_bits: int = 32  # layers.Dropout: 32 = flax's Bernoulli, 16 = half the random bits
 
   @nn.compact
   def __call__(self, ids, mask, train: bool = False, token_type_ids=None):
@@ -102,19 +95,5 @@ class BERT(nn.Module):
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "embeddings_ln")(x)
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
-    x = layers.TransformerEncoder(
-        depth=self.depth,
-        num_heads=self.num_heads,
-        mlp_dim=self.mlp_dim,
-        pre_norm=False,
-        ln_eps=self.ln_eps,
-        dropout=self.dropout,
-        attention_dropout=self.attention_dropout,
-        scan=self.scan,
-        remat_policy=self.remat_policy,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        dropout_bits=self.dropout_bits,
-        name="encoder",
-    )(x, mask.astype(bool), not train)
+    x = layers.tower_encoder(self, pre_norm=False)(x, mask.astype(bool), not train)
     return pool_tokens(x, mask, self.pooling), x

@@ -14,10 +14,18 @@ from focusclip_jax.models import vit
 from focusclip_jax.models.focusclip import FocusCLIP
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+PARAM_DTYPES = ("float32", "bfloat16")  # config.model.param_dtype: float16 would underflow updates
 
 
 def _dtypes(model_cfg):
   return dict(dtype=DTYPES[model_cfg.dtype], param_dtype=DTYPES[model_cfg.param_dtype])
+
+
+def _shared_fields(model_cfg, tower_cfg) -> dict:
+  """The transformer-tower fields set the same way for both towers."""
+  return dict(dropout=tower_cfg.dropout, attention_dropout=tower_cfg.attention_dropout,
+              dropout_bits=model_cfg.dropout_bits, scan=model_cfg.scan_layers,
+              remat_policy=model_cfg.remat_policy, **_dtypes(model_cfg))
 
 
 def build_image_tower(config: ml_collections.ConfigDict) -> nn.Module:
@@ -30,12 +38,7 @@ def build_image_tower(config: ml_collections.ConfigDict) -> nn.Module:
       **spec,
       posemb_grid=m.image.image_size // spec["patch_size"],
       pool=m.image.pool,
-      dropout=m.image.dropout,
-      attention_dropout=m.image.attention_dropout,
-      dropout_bits=m.dropout_bits,
-      scan=m.scan_layers,
-      remat_policy=m.remat_policy,
-      **_dtypes(m),
+      **_shared_fields(m, m.image),
   )
 
 
@@ -46,12 +49,7 @@ def build_text_tower(config: ml_collections.ConfigDict) -> bert.BERT:
       vocab_size=m.text.vocab_size,
       max_positions=m.text.max_positions,
       pooling=m.text.pooling,
-      dropout=m.text.dropout,
-      attention_dropout=m.text.attention_dropout,
-      dropout_bits=m.dropout_bits,
-      scan=m.scan_layers,
-      remat_policy=m.remat_policy,
-      **_dtypes(m),
+      **_shared_fields(m, m.text),
   )
 
 

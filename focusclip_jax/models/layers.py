@@ -10,6 +10,7 @@ rules table from the config (``config.sharding.logical_axis_rules``):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -206,27 +207,44 @@ class MlpBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
+    def dense(features, axes, name):
+      return nn.Dense(
+          features,
+          dtype=self.dtype,
+          param_dtype=self.param_dtype,
+          kernel_init=partitioned(nn.initializers.xavier_uniform(), axes),
+          bias_init=partitioned(nn.initializers.normal(1e-6), axes[1:]),
+          name=name,
+      )
+
     width = x.shape[-1]
-    x = nn.Dense(
-        self.mlp_dim,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("embed", "mlp")),
-        bias_init=partitioned(nn.initializers.normal(1e-6), ("mlp",)),
-        name="fc1",
-    )(x)
-    x = gelu(x)
-    return nn.Dense(
-        width,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        kernel_init=partitioned(nn.initializers.xavier_uniform(), ("mlp", "embed")),
-        bias_init=partitioned(nn.initializers.normal(1e-6), ("embed",)),
-        name="fc2",
-    )(x)
+    x = gelu(dense(self.mlp_dim, ("embed", "mlp"), "fc1")(x))
+    return dense(width, ("mlp", "embed"), "fc2")(x)
 
 
-class EncoderBlock(nn.Module):
+class BlockFields(nn.Module):
+  """The hyperparameters of one transformer block, shared by the block, the stack and the
+  towers (a field base class: ``tower_encoder`` passes them on by name)."""
+
+  num_heads: int = 12
+  mlp_dim: int = 3072
+  ln_eps: float = 1e-6
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+  dropout_bits: int = 32  # Dropout: 32 = flax's Bernoulli, 16 = half the random bits
+
+
+class StackFields(BlockFields):
+  """BlockFields plus how many blocks and how they are compiled (scan, rematerialisation)."""
+
+  depth: int = 12
+  scan: bool = False
+  remat_policy: str = "none"
+
+
+class EncoderBlock(BlockFields):
   """One transformer block, pre-LN (ViT) or post-LN (BERT).
 
   pre-LN:  x = x + drop(attn(ln_attn(x)));  x = x + drop(mlp(ln_mlp(x)))
@@ -235,15 +253,7 @@ class EncoderBlock(nn.Module):
   Returns ``(x, None)`` so it can be the body of ``nn.scan``.
   """
 
-  num_heads: int
-  mlp_dim: int
-  pre_norm: bool
-  ln_eps: float
-  dropout: float = 0.0
-  attention_dropout: float = 0.0
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
-  dropout_bits: int = 32
+  pre_norm: bool = True
 
   @nn.compact
   def __call__(self, x, mask, deterministic: bool):
@@ -262,7 +272,7 @@ class EncoderBlock(nn.Module):
     return x, None
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(StackFields):
   """A stack of ``depth`` transformer encoder blocks, optionally rematerialised and/or scanned.
 
   Unscanned, the blocks are ``block_0 .. block_{depth-1}``; scanned (``scan=True``) they are
@@ -270,18 +280,7 @@ class TransformerEncoder(nn.Module):
   ``stack_layers`` / ``unstack_layers`` in ``focusclip_jax.models.params_util`` convert.
   """
 
-  depth: int
-  num_heads: int
-  mlp_dim: int
-  pre_norm: bool
-  ln_eps: float
-  dropout: float = 0.0
-  attention_dropout: float = 0.0
-  scan: bool = False
-  remat_policy: str = "none"
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
-  dropout_bits: int = 32
+  pre_norm: bool = True
 
   @nn.compact
   def __call__(self, x, mask=None, deterministic: bool = True):
@@ -297,17 +296,7 @@ class TransformerEncoder(nn.Module):
           prevent_cse=not self.scan,
           static_argnums=(3,),  # (self, x, mask, deterministic)
       )
-    kwargs = dict(
-        num_heads=self.num_heads,
-        mlp_dim=self.mlp_dim,
-        pre_norm=self.pre_norm,
-        ln_eps=self.ln_eps,
-        dropout=self.dropout,
-        attention_dropout=self.attention_dropout,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        dropout_bits=self.dropout_bits,
-    )
+    kwargs = dict(_fields_of(self, BlockFields), pre_norm=self.pre_norm)
     x = nn.with_logical_constraint(x, ACT_AXES)
     if self.scan:
       stack = nn.scan(
@@ -323,3 +312,14 @@ class TransformerEncoder(nn.Module):
       for i in range(self.depth):
         x, _ = block_cls(name=f"block_{i}", **kwargs)(x, mask, deterministic)
     return x
+
+
+def _fields_of(module: nn.Module, fields_cls: type) -> dict:
+  """The values of ``module``'s fields declared by ``fields_cls`` (a *Fields base class)."""
+  names = [f.name for f in dataclasses.fields(fields_cls) if f.name not in ("parent", "name")]
+  return {n: getattr(module, n) for n in names}
+
+
+def tower_encoder(tower: StackFields, *, pre_norm: bool) -> TransformerEncoder:
+  """The ``encoder`` stack of a tower (called inside the tower's compact ``__call__``)."""
+  return TransformerEncoder(pre_norm=pre_norm, name="encoder", **_fields_of(tower, StackFields))

@@ -244,6 +244,7 @@ def _vit_augreg(src: _Source, depth: int, num_heads: int):
 
 
 _VIT_CONVERTERS: dict[str, Callable] = {"hf": _vit_hf, "timm": _vit_timm, "augreg": _vit_augreg}
+INIT_FORMATS = ("auto", *_VIT_CONVERTERS)  # config.model.image.init_format
 
 
 def _bert_hf(src: _Source, depth: int, num_heads: int):

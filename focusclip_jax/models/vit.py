@@ -12,7 +12,6 @@ The position embedding is stored for a ``posemb_grid`` x ``posemb_grid`` patch g
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -21,7 +20,6 @@ import numpy as np
 
 from focusclip_jax.models import layers
 
-Dtype = Any
 
 # name -> width, depth, mlp_dim, num_heads.  "tiny" is the unit-test variant, "mini" the
 # demo's.
@@ -69,24 +67,17 @@ def resample_posemb(posemb, new_hw: tuple[int, int], num_prefix: int = 1):
   return xp.concatenate([prefix, grid], axis=1)
 
 
-class ViT(nn.Module):
-  """Vision Transformer. Input: images [B, H, W, 3]. Returns (pooled [B, D], tokens [B, 1+N, D])."""
+class ViT(layers.StackFields):
+  """Vision Transformer. Input: images [B, H, W, 3]. Returns (pooled [B, D], tokens [B, 1+N, D]).
+
+  Block and stack hyperparameters (depth, heads, mlp_dim, ln_eps 1e-6, dropout 0, scan, remat,
+  dtypes) are the fields of ``layers.StackFields``.
+  """
 
   width: int = 768
-  depth: int = 12
-  mlp_dim: int = 3072
-  num_heads: int = 12
   patch_size: int = 16
   posemb_grid: int = 14
   pool: str = "token"
-  ln_eps: float = 1e-6
-  dropout: float = 0.0
-  attention_dropout: float = 0.0
-  scan: bool = False
-  remat_policy: str = "none"
-  dtype: Dtype = jnp.float32
-  param_dtype: Dtype = jnp.float32
-  dropout_bits: int = 32  # layers.Dropout: 32 = flax's Bernoulli, 16 = half the random bits
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -120,21 +111,7 @@ class ViT(nn.Module):
     x = x + posemb[0].astype(self.dtype)  # broadcast over the batch
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
-    x = layers.TransformerEncoder(
-        depth=self.depth,
-        num_heads=self.num_heads,
-        mlp_dim=self.mlp_dim,
-        pre_norm=True,
-        ln_eps=self.ln_eps,
-        dropout=self.dropout,
-        attention_dropout=self.attention_dropout,
-        scan=self.scan,
-        remat_policy=self.remat_policy,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        dropout_bits=self.dropout_bits,
-        name="encoder",
-    )(x, None, not train)
+    x = layers.tower_encoder(self, pre_norm=True)(x, None, not train)
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "encoder_norm")(x)
     pooled = x[:, 0] if self.pool == "token" else jnp.mean(x[:, 1:], axis=1)
     return pooled, x

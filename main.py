@@ -74,6 +74,7 @@ def main(argv):
     return
   if not _WORKDIR.value:
     raise app.UsageError(f"--mode={_MODE.value} needs --workdir")
+  distributed.apply_xla_flags(config.xla_flags)
   distributed.maybe_initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                                mode=_DISTRIBUTED.value)
   if _MODE.value == "train":

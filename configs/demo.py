@@ -17,12 +17,14 @@ Deviations from the paper recipe, chosen so that something is learned in a few m
 - loss: CLIP's InfoNCE with a learnable temperature (init 1/0.07) over the paper's three
   pairs, instead of NT-Xent with a fixed tau = 0.5: with tau = 0.5 the in-batch accuracy did
   not move from chance in 400 steps, with a learnable temperature it rose 6x;
-- AdamW (lr 3e-3, warmup + cosine) instead of constant SGD, batch 64, 300 steps.
+- AdamW (lr 3e-3, warmup + cosine) instead of constant SGD, batch 64, 200 steps.
 Heatmaps, highlighting, alpha and the three-term structure are the paper's.
 
 ``configs/demo.py:clip`` is the matching CLIP baseline (no highlighted view, one loss term).
 The paths are set by ``focusclip_tools.demo`` (workdir/data, workdir/tfds).
 """
+
+import platform
 
 from configs import vitb16
 from focusclip_jax import config_lib
@@ -54,11 +56,18 @@ def get_config(arg: str = "focusclip"):
   c.optim.schedule = "warmup_cosine"
   c.optim.warmup_steps = 30
   c.train.batch_size = 64
-  c.train.num_steps = 300
+  c.train.num_steps = 200  # as make experiment's runs; 300 until 2026-12-01 (10-min budget)
   c.train.log_every_steps = 10
   c.train.checkpoint_every_steps = 100
   c.train.eval_every_steps = 100  # validation loss for the curves
   c.train.dropout_rng = "rbg"
+  # XLA:CPU's YNNPACK library runs the ConvNet's weight-gradient convolutions (a 32x32
+  # "window") at ~3 GFLOP/s: without it the step takes about half the time (BENCHMARKS.md
+  # "Demo step: convolutions"). Without it and with XLA's code generation capped at AVX2, the
+  # numerics no longer depend on which x86 CPU runs the demo (README "Demo": determinism).
+  c.xla_flags = "--xla_cpu_experimental_ynn_fusion_type="
+  if platform.machine().lower() in ("x86_64", "amd64"):
+    c.xla_flags += " --xla_cpu_max_isa=AVX2"
   c.data.builder_config = "gpt-4-224px"
   c.eval.tasks = ("stanford40", "lagenda_body")
   c.eval.batch_size = 64

@@ -48,7 +48,8 @@ def compare_groups(groups: Mapping[str, Sequence[Mapping[str, dict]]], *,
   Returns {"names", "tasks": {task: {name: {mean, std, seeds, ci95}, "difference": {...},
   "verdict": str}}} over the tasks all runs share. Per model: the mean score over seeds,
   their std, and the bootstrap interval of the seed-averaged accuracy; the difference is
-  the paired bootstrap over examples (seeds averaged per example).
+  the paired bootstrap over examples. With several seeds both intervals resample the seeds
+  too (hierarchical bootstrap, focusclip_jax/stats.py), so they carry the run-to-run spread.
   """
   if len(groups) != 2:
     raise ValueError(f"compare_groups needs two models, got {list(groups)}")
@@ -68,7 +69,7 @@ def compare_groups(groups: Mapping[str, Sequence[Mapping[str, dict]]], *,
       hits = np.stack([r[task]["hits"] for r in runs]).astype(np.float64)
       stacked[name] = hits
       scores = 100 * hits.mean(axis=1)
-      lo, hi = stats.bootstrap_interval(hits.mean(axis=0), num_samples=num_samples, seed=seed)
+      lo, hi = stats.bootstrap_interval(hits, num_samples=num_samples, seed=seed)
       entry[name] = {"mean": float(scores.mean()), "std": float(scores.std(ddof=1))
                      if len(scores) > 1 else 0.0, "seeds": scores.tolist(),
                      "ci95": [100 * lo, 100 * hi]}

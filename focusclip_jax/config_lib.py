@@ -60,6 +60,10 @@ def base_config() -> ml_collections.ConfigDict:
   """The complete schema with the FocusCLIP paper recipe (ViT-B/16 + BERT-base) as values."""
   c = ml_collections.ConfigDict()
   c.seed = 42
+  # Extra XLA flags ("--name=value ..."), added to $XLA_FLAGS before JAX starts its backend
+  # (main.py, the demo and the experiment do this: distributed.apply_xla_flags). For backend
+  # settings that change speed, e.g. the demo's CPU convolutions (configs/demo.py).
+  c.xla_flags = ""
 
   # ---------------------------------------------------------------- model
   c.model = ml_collections.ConfigDict()
@@ -348,6 +352,12 @@ def _mesh(v):
   return None
 
 
+def _xla_flags(v):
+  if not isinstance(v, str) or any(not f.startswith("--") for f in v.split()):
+    return "must be a string of --name=value flags separated by spaces"
+  return None
+
+
 def _regexes(v):
   for r in v:
     try:
@@ -429,6 +439,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "eval.max_examples": _non_negative,
     "eval.num_plot_examples": _non_negative,
     "sharding.mesh": _mesh,
+    "xla_flags": _xla_flags,
 }
 
 

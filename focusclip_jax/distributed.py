@@ -1,7 +1,7 @@
-"""Multi-process start-up: ``jax.distributed.initialize`` when running on several processes.
+"""Process start-up: ``config.xla_flags`` and ``jax.distributed.initialize``.
 
 Cloud TPU pods and SLURM/Open MPI jobs are detected by JAX itself; explicit coordinator
-flags (GPU/CPU clusters) take precedence. Must run before anything touches JAX devices.
+flags (GPU/CPU clusters) take precedence. Both must run before anything touches JAX devices.
 """
 
 from __future__ import annotations
@@ -10,6 +10,22 @@ import logging
 import os
 
 import jax
+from jax._src import xla_bridge  # backends_are_initialized: no public equivalent
+
+
+def apply_xla_flags(flags: str) -> None:
+  """Adds ``flags`` (``config.xla_flags``) to $XLA_FLAGS; XLA reads them when JAX starts its
+  backend, so this must come first. Flags already there are not added twice."""
+  missing = [f for f in flags.split() if f not in os.environ.get("XLA_FLAGS", "").split()]
+  if not missing:
+    return
+  if xla_bridge.backends_are_initialized():
+    raise RuntimeError(
+        f"config.xla_flags {missing} cannot take effect: JAX has already started its backend in "
+        "this process. Apply them first (distributed.apply_xla_flags, as main.py does), set "
+        "XLA_FLAGS in the environment, or clear config.xla_flags.")
+  os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *missing]).strip()
+  logging.info("XLA_FLAGS=%s", os.environ["XLA_FLAGS"])
 
 
 def _cluster_detected() -> bool:

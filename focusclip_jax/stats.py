@@ -4,10 +4,19 @@ Every table that compares models prints these, and says "better"/"worse" only wh
 interval of the difference excludes zero (``verdict``).
 
 - ``wilson_interval``: a binomial proportion (an accuracy on n test examples);
-- ``bootstrap_interval``: the mean of per-example values (percentile bootstrap);
+- ``bootstrap_interval``: the mean of per-example values (percentile bootstrap), over one
+  run [n] or several seeds [seeds, n];
 - ``paired_difference``: two models scored on the *same* examples, optionally over several
-  seeds each: examples are resampled together (the pairing removes the per-example
-  difficulty that both models share), seeds are averaged inside each resample.
+  seeds each.
+
+With several seeds the bootstrap is hierarchical (two-stage): each resample draws the
+examples with replacement (the same draw for both models: the pairing removes the
+per-example difficulty they share) and, for each model independently, its seeds with
+replacement, and averages the chosen seeds. The interval then carries both sources of
+variation: which test examples were drawn and which training runs. (With S seeds the
+seed stage recovers (S-1)/S of the seed variance: with 3 seeds the interval is still
+somewhat too narrow; more seeds is the remedy.) Seeds are resampled independently per model
+because runs of two models that share a seed number are not paired observations.
 """
 
 from __future__ import annotations
@@ -39,21 +48,56 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
   return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _resample_indices(n: int, num_samples: int, seed: int) -> np.ndarray:
-  rng = np.random.default_rng(seed)
-  return rng.integers(0, n, size=(num_samples, n))
-
-
-def bootstrap_interval(values: Sequence[float], *, num_samples: int = 10_000,
-                       confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-  """Percentile-bootstrap interval of the mean of ``values`` (e.g. 0/1 correctness)."""
+def _as_runs(values, name: str) -> np.ndarray:
+  """[n] or [seeds, n] -> float64 [seeds, n] (n > 0)."""
   x = np.asarray(values, np.float64)
-  if x.ndim != 1 or not len(x):
-    raise ValueError("bootstrap_interval needs a non-empty 1-D array")
-  means = x[_resample_indices(len(x), num_samples, seed)].mean(axis=1)
+  if x.ndim == 1:
+    x = x[None]
+  if x.ndim != 2 or not x.shape[0] or not x.shape[1]:
+    raise ValueError(f"{name} needs per-example values of shape [n] or [seeds, n], got "
+                     f"{np.shape(values)}")
+  return x
+
+
+def bootstrap_means(groups: Sequence[np.ndarray], *, num_samples: int = 10_000,
+                    seed: int = 0, chunk: int = 256) -> np.ndarray:
+  """[num_samples, len(groups)] resampled means of ``groups`` (each [seeds, n], same n).
+
+  Per resample: one draw of n examples with replacement, shared by all groups; per group
+  with more than one seed, a draw of its seeds with replacement; the value is the mean over
+  the drawn seeds and examples. Drawn in chunks of ``chunk`` resamples (memory ~ chunk x n).
+  """
+  n = groups[0].shape[1]
+  rng = np.random.default_rng(seed)
+  out = np.empty((num_samples, len(groups)))
+  for start in range(0, num_samples, chunk):
+    m = min(chunk, num_samples - start)
+    examples = rng.integers(0, n, size=(m, n))
+    for g, x in enumerate(groups):
+      if x.shape[0] == 1:
+        per_example = np.broadcast_to(x, (m, n))
+      else:  # weights of the drawn seeds: counts / S
+        drawn = rng.integers(0, x.shape[0], size=(m, x.shape[0]))
+        weights = np.stack([np.bincount(d, minlength=x.shape[0]) for d in drawn])
+        per_example = weights @ x / x.shape[0]
+      out[start:start + m, g] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
+  return out
+
+
+def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+  _z(confidence)  # validates
   tail = 100 * (1 - confidence) / 2
-  lo, hi = np.percentile(means, [tail, 100 - tail])
+  lo, hi = np.percentile(samples, [tail, 100 - tail])
   return float(lo), float(hi)
+
+
+def bootstrap_interval(values, *, num_samples: int = 10_000, confidence: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+  """Percentile-bootstrap interval of the mean of ``values`` (e.g. 0/1 correctness): shape
+  [n] (one run) or [seeds, n] (hierarchical: examples and seeds resampled)."""
+  x = _as_runs(values, "bootstrap_interval")
+  return _percentiles(bootstrap_means([x], num_samples=num_samples, seed=seed)[:, 0],
+                      confidence)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,20 +121,17 @@ def paired_difference(a, b, *, num_samples: int = 10_000, confidence: float = 0.
   """Paired bootstrap of mean(a) - mean(b).
 
   ``a``, ``b``: per-example values of two models on the same examples, shape [n] (one run)
-  or [seeds, n] (several runs of each model; seeds are averaged per example, and the number
-  of seeds may differ between the two). Examples are resampled with replacement, the same
-  indices for both models.
+  or [seeds, n] (several runs of each model; the number of seeds may differ). Examples are
+  resampled with replacement, the same indices for both models; with several seeds, each
+  model's seeds are resampled too (hierarchical bootstrap, see the module docstring).
   """
-  a2, b2 = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
-  if a2.ndim != 2 or b2.ndim != 2 or a2.shape[1] != b2.shape[1] or not a2.shape[1]:
+  a2, b2 = _as_runs(a, "paired_difference"), _as_runs(b, "paired_difference")
+  if a2.shape[1] != b2.shape[1]:
     raise ValueError(f"paired_difference needs the same examples: shapes {np.shape(a)} and "
                      f"{np.shape(b)}")
-  per_example = a2.mean(axis=0) - b2.mean(axis=0)
-  n = len(per_example)
-  diffs = per_example[_resample_indices(n, num_samples, seed)].mean(axis=1)
-  tail = 100 * (1 - confidence) / 2
-  lo, hi = np.percentile(diffs, [tail, 100 - tail])
-  return Difference(float(per_example.mean()), float(lo), float(hi), confidence, n,
+  means = bootstrap_means([a2, b2], num_samples=num_samples, seed=seed)
+  lo, hi = _percentiles(means[:, 0] - means[:, 1], confidence)
+  return Difference(float(a2.mean() - b2.mean()), lo, hi, confidence, a2.shape[1],
                     (a2.shape[0], b2.shape[0]))
 
 

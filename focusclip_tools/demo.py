@@ -31,6 +31,7 @@ import tensorflow as tf
 from focusclip_jax import checkpointing
 from focusclip_jax import compare
 from focusclip_jax import config_files
+from focusclip_jax import distributed
 from focusclip_jax import evaluation
 from focusclip_jax import log_util
 from focusclip_jax import train
@@ -112,6 +113,7 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
   timings = {}
 
   focus_cfg = demo_config("focusclip", workdir, steps)
+  distributed.apply_xla_flags(focus_cfg.xla_flags)  # before JAX starts (the same for both)
   builder = prepare_data(workdir, num_train=num_train, num_eval=num_eval, timings=timings,
                          steps=("[1/5]", "[2/5]"))
 

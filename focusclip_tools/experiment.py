@@ -26,6 +26,7 @@ import os
 import time
 
 from focusclip_jax import compare
+from focusclip_jax import distributed
 from focusclip_jax import evaluation
 from focusclip_jax import log_util
 from focusclip_jax import train
@@ -105,6 +106,7 @@ def run(workdir: str, *, seeds: int = 3, steps: int | None = 200,
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
   t0 = time.time()
+  distributed.apply_xla_flags(run_config(VARIANTS[0], 0, workdir, steps).xla_flags)
   demo.prepare_data(workdir, num_train=num_train, num_eval=num_eval)
   hits, chance = {name: [] for name in VARIANTS}, {}
   total = len(VARIANTS) * seeds

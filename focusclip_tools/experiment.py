@@ -106,7 +106,7 @@ def run(workdir: str, *, seeds: int = 3, steps: int | None = 200,
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
   t0 = time.time()
-  distributed.apply_xla_flags(run_config(VARIANTS[0], 0, workdir, steps).xla_flags)
+  distributed.apply_xla_flags(run_config("FocusCLIP", 0, workdir, steps).xla_flags)
   demo.prepare_data(workdir, num_train=num_train, num_eval=num_eval)
   hits, chance = {name: [] for name in VARIANTS}, {}
   total = len(VARIANTS) * seeds

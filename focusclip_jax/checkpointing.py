@@ -73,6 +73,18 @@ def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
   return config
 
 
+def config_changes(old: dict | None, new: dict) -> list[str]:
+  """'key: old -> new' for each config field whose value differs (nested dicts flattened)."""
+  def flat(d, prefix=""):
+    out = {}
+    for k, v in (d or {}).items():
+      out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+  a, b = flat(old), flat(new)
+  return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+          if a.get(k) != b.get(k)]
+
+
 def write_config(workdir: str, config) -> None:
   if jax.process_index() == 0:
     path = epath.Path(workdir)
@@ -171,6 +183,17 @@ class Checkpointer:
     restored = self.manager.restore(
         step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
     return restored["state"]
+
+  def saved_config(self, step: int | None = None) -> dict | None:
+    """The config JSON saved with checkpoint ``step`` (default latest); None if unreadable."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      return None
+    try:
+      return self.manager.restore(
+          step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+    except Exception:  # pylint: disable=broad-except  (older checkpoints, partial copies)
+      return None
 
   def reached_preemption(self, step: int) -> bool:
     """Multi-host preemption notice (JAX's preemption sync point); False when unavailable."""

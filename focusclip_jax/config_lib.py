@@ -76,6 +76,11 @@ def base_config() -> ml_collections.ConfigDict:
   # threefry work; drop probability quantised to 1/65536, 0.1 -> 0.1000061; step times in
   # BENCHMARKS.md) | 32 = flax's nn.Dropout (a float uniform per element).
   c.model.dropout_bits = 16
+  # Precision of every dot in the towers and the loss: default (the platform's: a single
+  # bfloat16 pass for float32 on TPU, TF32 on GPUs where XLA enables it, float32 on CPU; the
+  # reference's PyTorch fp32 is exact float32, so on TPU/GPU this is a deviation) | high |
+  # highest (exact float32 everywhere, slower on TPU/GPU). models/factory.py matmul_precision.
+  c.model.matmul_precision = "default"
 
   c.model.image = ml_collections.ConfigDict()
   c.model.image.variant = "B/16"  # tiny/N | Ti/16 | S/16 | B/16 | L/14 | H/14; convnet-<tiny|mini|small>
@@ -382,6 +387,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.param_dtype": _choice(*factory.PARAM_DTYPES),
     "model.remat_policy": _choice(*layers.REMAT_POLICIES),
     "model.dropout_bits": _choice(*layers.DROPOUT_BITS),
+    "model.matmul_precision": _choice(*factory.MATMUL_PRECISIONS),
     "model.image.variant": _image_variant,
     "model.image.image_size": _positive,
     "model.image.pool": _choice(*vit.POOLS),

@@ -121,6 +121,15 @@ def initial_state(config, model, tx, mesh, checkpointer):
   latest = checkpointer.latest_step()
   if latest is not None:
     logging.info("Resuming from %s/%d", checkpointer.directory, latest)
+    changed = checkpointing.config_changes(checkpointer.saved_config(latest),
+                                           checkpointer.config_json)
+    if changed and jax.process_index() == 0:
+      message = (f"Resuming {checkpointer.directory} at step {latest} with a config that differs "
+                 f"from the one it was trained with: {'; '.join(changed[:10])}"
+                 f"{' ...' if len(changed) > 10 else ''} (fine if intended, e.g. more steps; to start over "
+                 "use a new workdir)")
+      logging.warning(message)
+      print(f"WARNING: {message}", flush=True)
     return checkpointer.restore(abstract), True
   state = train_state.create_state(model, config, tx, mesh, jax.random.key(config.seed))
   if config.model.image.init or config.model.text.init:

@@ -25,11 +25,13 @@ DROPOUT_RNG_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
 
 
 def loss_fn(model, config, params, batch, rng, train: bool = True):
-  """(loss, metrics) of the configured objective on a batch."""
+  """(loss, metrics) of the configured objective on a batch (traced at the configured matmul
+  precision)."""
   model_params, loss_params = losses.split_params(params)
-  emb = models.apply_batch(model, {"params": model_params}, batch, train=train,
-                           rngs={"dropout": rng} if train else None)
-  loss, metrics = losses.objective(emb, loss_params, config)
+  with models.matmul_precision(config):
+    emb = models.apply_batch(model, {"params": model_params}, batch, train=train,
+                             rngs={"dropout": rng} if train else None)
+    loss, metrics = losses.objective(emb, loss_params, config)
   if model.focus:
     metrics["alpha"] = model.apply({"params": model_params}, method=model.effective_alpha)
   return loss, metrics

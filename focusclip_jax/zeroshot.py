@@ -22,6 +22,7 @@ import numpy as np
 
 from focusclip_jax import losses
 from focusclip_jax import metrics as metrics_lib
+from focusclip_jax import models
 from focusclip_jax import sharding as sharding_lib
 from focusclip_jax import stats
 from input_pipeline import eval_pipeline
@@ -45,14 +46,13 @@ class Embedder:
     if tokenizer is None:
       tokenizer = tokenizer_lib.tokenizer_from_config(config)
     self.tokenizer = tokenizer
-    self._image = jax.jit(
-        lambda p, x: losses.l2_normalize(model.apply({"params": p}, x,
-                                                     method=model.encode_image)),
-        out_shardings=repl)
-    self._text = jax.jit(
-        lambda p, i, m: losses.l2_normalize(model.apply({"params": p}, i, m,
-                                                        method=model.encode_text)),
-        out_shardings=repl)
+    def encode(method, *args):
+      with models.matmul_precision(config):
+        return losses.l2_normalize(model.apply({"params": args[0]}, *args[1:], method=method))
+
+    self._image = jax.jit(lambda p, x: encode(model.encode_image, p, x), out_shardings=repl)
+    self._text = jax.jit(lambda p, i, m: encode(model.encode_text, p, i, m),
+                         out_shardings=repl)
     self._replicate = jax.jit(lambda x: x, out_shardings=repl)
 
   def round_batch(self, batch: int) -> int:

@@ -1,14 +1,17 @@
 """Config schema, validation messages, and the shipped configs."""
 
 import importlib
+import os
 import re
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from focusclip_jax import config_files
 from focusclip_jax import config_lib
+from focusclip_jax import distributed
 from tests.helpers import REPO
 
 
@@ -65,6 +68,7 @@ def test_unknown_key_is_rejected_with_hint():
     ("loss.terms", (("image", "image", 1.0),), "a != b"),
     ("sharding.mesh", (("data", -1), ("fsdp", -1)), "at most one axis"),
     ("optim.frozen", ("text_tower/[",), "invalid regex"),
+    ("xla_flags", "xla_cpu_max_isa=AVX2", "--name=value flags"),
     # Optimizer settings that can only produce non-finite or meaningless updates.
     ("optim.learning_rate", 0.0, "must be a finite number > 0"),
     ("optim.learning_rate", -1e-3, "must be a finite number > 0"),
@@ -178,3 +182,15 @@ def test_config_file_loading_and_overrides(tmp_path):
     config_files.apply_override(config, "train.batch_size")
   with pytest.raises(FileNotFoundError, match="configs/vitb16.py"):
     config_files.load(str(tmp_path / "nope.py"))
+
+
+def test_xla_flags_are_applied_once_and_only_before_jax_starts(monkeypatch):
+  """distributed.apply_xla_flags: flags already in $XLA_FLAGS are a no-op; a missing one after
+  the backend started (as here: the suite's 8 devices) raises, naming the fix."""
+  jax.devices()
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8 --xla_a=1")
+  distributed.apply_xla_flags("")
+  distributed.apply_xla_flags("--xla_a=1")
+  with pytest.raises(RuntimeError, match=r"already started its backend.*XLA_FLAGS"):
+    distributed.apply_xla_flags("--xla_a=1 --xla_cpu_max_isa=AVX2")
+  assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=8 --xla_a=1"

@@ -182,7 +182,8 @@ def test_non_reference_defaults_are_the_ones_documented(doc):
   """§10.1 lists exactly the defaults that differ from the reference; pin them."""
   body = _section_body(doc, "10.1")
   keys = {k for row in _switch_rows(body) for k in row[0]}
-  assert keys == {"data.heatmap_min_sigma", "model.dropout_bits", "eval.paper_protocol"}
+  assert keys == {"data.heatmap_min_sigma", "model.dropout_bits", "eval.paper_protocol",
+                  "model.matmul_precision"}
   c = config_lib.base_config()
-  assert (c.data.heatmap_min_sigma, c.model.dropout_bits, c.eval.paper_protocol) == (1.0, 16,
-                                                                                     False)
+  assert (c.data.heatmap_min_sigma, c.model.dropout_bits, c.eval.paper_protocol,
+          c.model.matmul_precision) == (1.0, 16, False, "default")

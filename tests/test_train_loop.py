@@ -110,6 +110,17 @@ def test_resume_is_bit_exact(runs):
   jax.tree.map(np.testing.assert_array_equal, pa, pb)
 
 
+def test_resume_names_the_config_fields_that_changed(runs):
+  """The second call raised train.num_steps 3 -> 6: the resume warns with exactly that field."""
+  _, resumed, first, second = runs
+  warnings = [m for m in second if "differs from the one it was trained with" in m]
+  assert len(warnings) == 1 and not any("differs" in m for m in first)
+  assert "train.num_steps: 3 -> 6 (fine if intended" in warnings[0], warnings[0]
+  assert warnings[0].count(" -> ") == 1
+  assert checkpointing.config_changes({"a": {"b": 1}, "c": [1]}, {"a": {"b": 2}, "c": [1]}) == [
+      "a.b: 1 -> 2"]
+
+
 def test_finished_run_says_so_and_exits_zero(runs):
   straight = runs[0]
   r = _train(straight, 6)

@@ -165,3 +165,25 @@ def test_mesh_shape_errors():
   with pytest.raises(ValueError, match="not divisible"):
     sharding.mesh_shape((("data", -1), ("fsdp", 3)), 8)
   assert sharding.mesh_shape((("data", -1), ("fsdp", 2)), 8) == (("data", "fsdp"), (4, 2))
+
+
+@pytest.mark.parametrize("precision,expected", [("default", None), ("high", "HIGH"),
+                                                ("highest", "HIGHEST")])
+def test_matmul_precision_reaches_every_dot(precision, expected):
+  """config.model.matmul_precision is on every dot of the towers and the loss (the lowered
+  step's dot_generals and convolutions), and 'default' leaves them at the platform default."""
+  config = tiny(**{"model.matmul_precision": precision})
+  model = models.build_model(config)
+  params = train_state.abstract_train_params(model, config)
+  batch = models.example_batch(config, batch_size=4, abstract=True)
+  text = jax.jit(lambda p, b: train_step.loss_fn(model, config, p, b, None, train=False)[0]
+                 ).lower(params, batch).as_text()
+  ops = [line for line in text.splitlines()
+         if "stablehlo.dot_general" in line or "stablehlo.convolution" in line]
+  assert len(ops) > 10
+  for line in ops:
+    if expected is None:
+      assert "HIGH" not in line, line  # absent, or explicitly DEFAULT
+    else:  # dot_general prints "precision = [X, X]", convolution "#stablehlo<precision X>"
+      assert (f"precision = [{expected}, {expected}]" in line
+              or line.count(f"<precision {expected}>") == 2), line

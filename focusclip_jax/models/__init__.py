@@ -9,5 +9,6 @@ from focusclip_jax.models.factory import build_text_tower
 from focusclip_jax.models.factory import example_batch
 from focusclip_jax.models.factory import init_params
 from focusclip_jax.models.factory import logical_axes
+from focusclip_jax.models.factory import matmul_precision
 from focusclip_jax.models.focusclip import FocusCLIP
 from focusclip_jax.models.vit import ViT

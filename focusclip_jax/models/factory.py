@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,8 @@ from focusclip_jax.models import vit
 from focusclip_jax.models.focusclip import FocusCLIP
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+# config.model.matmul_precision -> jax.default_matmul_precision (None: the platform's default).
+MATMUL_PRECISIONS = {"default": None, "high": "high", "highest": "highest"}
 PARAM_DTYPES = ("float32", "bfloat16")  # config.model.param_dtype: float16 would underflow updates
 
 
@@ -120,3 +124,14 @@ def logical_axes(model: FocusCLIP, config: ml_collections.ConfigDict):
   """Pytree of ``PartitionSpec``s of logical axis names, matching ``init_params``."""
   boxed = jax.eval_shape(lambda: init_boxed(model, config, jax.random.key(0)))
   return nn.get_partition_spec(boxed)["params"]
+
+
+def matmul_precision(config: ml_collections.ConfigDict):
+  """Context for tracing the towers and the loss with ``config.model.matmul_precision``.
+
+  'default' leaves every dot at the platform's default (float32 inputs: one bfloat16 pass on
+  TPU, TF32 on recent NVIDIA GPUs where XLA enables it, exact float32 on CPU); 'high' asks
+  for ~bfloat16x3 / TF32 passes, 'highest' for full float32 (slower on TPU and GPU).
+  """
+  name = MATMUL_PRECISIONS[config.model.matmul_precision]
+  return contextlib.nullcontext() if name is None else jax.default_matmul_precision(name)

@@ -167,8 +167,7 @@ def test_mesh_shape_errors():
   assert sharding.mesh_shape((("data", -1), ("fsdp", 2)), 8) == (("data", "fsdp"), (4, 2))
 
 
-@pytest.mark.parametrize("precision,expected", [("default", None), ("high", "HIGH"),
-                                                ("highest", "HIGHEST")])
+@pytest.mark.parametrize("precision,expected", [("default", None), ("highest", "HIGHEST")])
 def test_matmul_precision_reaches_every_dot(precision, expected):
   """config.model.matmul_precision is on every dot of the towers and the loss (the lowered
   step's dot_generals and convolutions), and 'default' leaves them at the platform default."""

@@ -74,7 +74,11 @@ def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
 
 
 def config_changes(old: dict | None, new: dict) -> list[str]:
-  """'key: old -> new' for each config field whose value differs (nested dicts flattened)."""
+  """'key: old -> new' for each config field whose value differs (nested dicts flattened);
+  none when the old config is unknown (``old`` None: a checkpoint without one)."""
+  if old is None:
+    return []
+
   def flat(d, prefix=""):
     out = {}
     for k, v in (d or {}).items():

@@ -78,7 +78,7 @@ def bootstrap_means(groups: Sequence[np.ndarray], *, num_samples: int = 10_000,
         per_example = np.broadcast_to(x, (m, n))
       else:  # weights of the drawn seeds: counts / S
         drawn = rng.integers(0, x.shape[0], size=(m, x.shape[0]))
-        weights = np.stack([np.bincount(d, minlength=x.shape[0]) for d in drawn])
+        weights = (drawn[:, :, None] == np.arange(x.shape[0])).sum(axis=1)
         per_example = weights @ x / x.shape[0]
       out[start:start + m, g] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
   return out

@@ -124,10 +124,10 @@ def initial_state(config, model, tx, mesh, checkpointer):
     changed = checkpointing.config_changes(checkpointer.saved_config(latest),
                                            checkpointer.config_json)
     if changed and jax.process_index() == 0:
+      shown = "; ".join(changed[:10]) + (" ..." if len(changed) > 10 else "")
       message = (f"Resuming {checkpointer.directory} at step {latest} with a config that differs "
-                 f"from the one it was trained with: {'; '.join(changed[:10])}"
-                 f"{' ...' if len(changed) > 10 else ''} (fine if intended, e.g. more steps; to start over "
-                 "use a new workdir)")
+                 f"from the one it was trained with: {shown} (fine if intended, e.g. more "
+                 "steps; to start over use a new workdir)")
       logging.warning(message)
       print(f"WARNING: {message}", flush=True)
     return checkpointer.restore(abstract), True

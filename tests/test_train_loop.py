@@ -119,6 +119,7 @@ def test_resume_names_the_config_fields_that_changed(runs):
   assert warnings[0].count(" -> ") == 1
   assert checkpointing.config_changes({"a": {"b": 1}, "c": [1]}, {"a": {"b": 2}, "c": [1]}) == [
       "a.b: 1 -> 2"]
+  assert checkpointing.config_changes(None, {"a": 1}) == []  # no saved config: nothing to say
 
 
 def test_finished_run_says_so_and_exits_zero(runs):

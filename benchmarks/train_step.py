@@ -137,6 +137,10 @@ def build(config, *, batch: int):
           "heatmap": rng.uniform(size=(batch, s, s, 1)).astype(np.float32),
           "text_ids": (rng.integers(1000, 30000, size=(batch, L)) * mask).astype(np.int32),
           "text_mask": mask}
+  if config.train.cache_text_features:  # the step reads the cached text-tower outputs
+    width = models.build_text_tower(config).width
+    host = {k: v for k, v in host.items() if k not in batch_spec.TOKEN_KEYS}
+    host[batch_spec.FEATURES_KEY] = rng.normal(size=(batch, width)).astype(np.float32)
   host = batch_spec.model_inputs(host, focus=config.model.focus.enabled)
   batch_arrays = sharding.make_global_batch(host, sharding.batch_sharding(mesh, config))
   return {"compiled": compiled, "memory": memory, "cost": cost, "compile_s": compile_s,

@@ -48,6 +48,9 @@ def get_config(arg: str = "focusclip"):
   c.model.text.init = local_bert_vocab()
   c.model.text.tokenizer = local_bert_vocab()
   c.optim.frozen = ("text_tower/.*",)
+  # The locked tower's output for a text never changes: computed once per distinct text and
+  # read by the step (the same numbers; BENCHMARKS.md "Demo step: cached text features").
+  c.train.cache_text_features = True
   c.loss.type = "clip"
   c.model.embed_dim = 128
   c.optim.name = "adamw"

@@ -12,6 +12,11 @@ of them (with a leading batch axis B):
   index      int64   []  record index in its split   device (the pipeline adds 'index' and,
   _mask      bool    []  real example (eval only)    for evaluation, '_mask')
 
+With a locked text tower whose outputs are cached (``config.train.cache_text_features``,
+focusclip_jax/text_cache.py) the train step reads, instead of the two token arrays,
+
+  text_features  float32 [W]                      the text tower's pooled output, W its width
+
 The pipeline checks what a source decodes against this, the model's example batch
 (``models.example_batch``), the abstract batch of the AOT compilation
 (``train_step.abstract_batch``) and the tests build their batches from it, and
@@ -29,13 +34,20 @@ import numpy as np
 MODEL_KEYS = ("image", "heatmap", "text_ids", "text_mask")
 # Of those, the ones only a model with a focus view reads.
 FOCUS_KEYS = ("heatmap",)
+# The token arrays, and what replaces them when the text tower's outputs are cached.
+TOKEN_KEYS = ("text_ids", "text_mask")
+FEATURES_KEY = "text_features"
 # Per-example bookkeeping that stays on the host.
 HOST_KEYS = {"id": np.int64, "index": np.int64, "_mask": np.bool_}
 
 
-def model_keys(focus: bool) -> tuple[str, ...]:
-  """The keys a model with (``focus=True``) or without a focus view reads."""
-  return MODEL_KEYS if focus else tuple(k for k in MODEL_KEYS if k not in FOCUS_KEYS)
+def model_keys(focus: bool, text_features: bool = False) -> tuple[str, ...]:
+  """The keys a model with (``focus=True``) or without a focus view reads; with
+  ``text_features``, cached text-tower outputs in place of the tokens."""
+  keys = MODEL_KEYS if focus else tuple(k for k in MODEL_KEYS if k not in FOCUS_KEYS)
+  if text_features:
+    keys = tuple(k for k in keys if k not in TOKEN_KEYS) + (FEATURES_KEY,)
+  return keys
 
 
 def example_shapes(image_size: int, max_length: int) -> dict[str, tuple[tuple[int, ...], type]]:
@@ -49,18 +61,23 @@ def example_shapes(image_size: int, max_length: int) -> dict[str, tuple[tuple[in
   }
 
 
-def batch_shapes(config, batch_size: int, focus: bool | None = None
-                 ) -> dict[str, tuple[tuple[int, ...], type]]:
+def batch_shapes(config, batch_size: int, focus: bool | None = None,
+                 text_width: int | None = None) -> dict[str, tuple[tuple[int, ...], type]]:
   """{key: (batch shape, dtype)} of the model inputs for ``config`` (``focus`` defaults to
-  ``config.model.focus.enabled``)."""
+  ``config.model.focus.enabled``); with ``text_width``, text features of that width in place
+  of the tokens."""
   focus = config.model.focus.enabled if focus is None else focus
   shapes = example_shapes(config.model.image.image_size, config.model.text.max_length)
-  return {k: ((batch_size,) + shapes[k][0], shapes[k][1]) for k in model_keys(focus)}
+  if text_width is not None:
+    shapes[FEATURES_KEY] = ((text_width,), np.float32)
+  keys = model_keys(focus, text_features=text_width is not None)
+  return {k: ((batch_size,) + shapes[k][0], shapes[k][1]) for k in keys}
 
 
 def model_inputs(batch: Mapping[str, np.ndarray], focus: bool) -> dict[str, np.ndarray]:
-  """The arrays of ``batch`` that a model (with or without a focus view) reads."""
-  return {k: batch[k] for k in model_keys(focus)}
+  """The arrays of ``batch`` that a model (with or without a focus view) reads (the text
+  features instead of the tokens where the batch carries them)."""
+  return {k: batch[k] for k in model_keys(focus, text_features=FEATURES_KEY in batch)}
 
 
 def from_uint8(examples: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

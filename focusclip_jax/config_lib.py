@@ -163,6 +163,11 @@ def base_config() -> ml_collections.ConfigDict:
   # PRNG for dropout: threefry2x32 (bit-identical on any mesh) | rbg | unsafe_rbg (cheaper to
   # compile and run; values may depend on the sharding).
   c.train.dropout_rng = "threefry2x32"
+  # A locked text tower (every text_tower parameter in optim.frozen, text dropout 0) gives each
+  # text the same output at every step: True computes it once per distinct text, on the host's
+  # devices, and the step reads it instead of running the tower (focusclip_jax/text_cache.py;
+  # single process). False: the tower runs in every step (the reference).
+  c.train.cache_text_features = False
 
   # ---------------------------------------------------------------- data
   c.data = ml_collections.ConfigDict()
@@ -481,6 +486,11 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       problems.append(
           "config.loss.terms use the 'focus' embedding but config.model.focus.enabled is False; "
           f"use config.loss.terms = {CLIP_LOSS_TERMS} for the CLIP baseline")
+    if config.train.cache_text_features and (config.model.text.dropout or
+                                             config.model.text.attention_dropout):
+      problems.append(
+          "config.train.cache_text_features needs a deterministic text tower: set "
+          "config.model.text.dropout and config.model.text.attention_dropout to 0")
     if config.model.focus.alpha_param == "sigmoid" and not 0 < config.model.focus.alpha_init < 1:
       problems.append("config.model.focus.alpha_init must be in (0, 1) with alpha_param='sigmoid'")
   if problems:

@@ -34,7 +34,7 @@ def forward_flops(config: ml_collections.ConfigDict, params=None) -> dict[str, f
   model = models.build_model(config)
   if params is None:
     params = models.abstract_params(model, config)
-  batch = models.example_batch(config, batch_size=1, abstract=True)
+  batch = models.example_batch(config, batch_size=1, abstract=True, text_features=False)
   variables = {"params": params}
   out = {
       "encode_image": compiled_flops(

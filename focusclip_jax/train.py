@@ -31,6 +31,7 @@ from focusclip_jax import evaluators as evaluators_lib
 from focusclip_jax import models
 from focusclip_jax import optimizer
 from focusclip_jax import sharding as sharding_lib
+from focusclip_jax import text_cache
 from focusclip_jax import train_state
 from focusclip_jax import train_step as train_step_lib
 from focusclip_jax.models import pretrained
@@ -178,6 +179,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
     checkpointer.close()
     return state
 
+  text_features = None
+  if config.train.cache_text_features:
+    text_features = text_cache.TextFeatureCache(model, config, mesh)
   jitted = train_step_lib.build_step(model, config, tx, lr_schedule, mesh)
   t0 = time.time()
   compiled, memory, cost = train_step_lib.compile_train_step(jitted, model, config, tx, mesh)
@@ -232,6 +236,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
           batch = next(train_iter)
           inputs = batch_spec.model_inputs(batch, focus=model.focus)
+          if text_features is not None:
+            inputs = text_features(state.params, inputs)
           state, metrics = compiled(state, sharding_lib.make_global_batch(inputs, batch_sharding))
         step += 1
         # Lagged by one step so the host never waits for the step it just dispatched.
@@ -276,4 +282,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
     preemption.close()
     writer.flush()
     checkpointer.close()
+    if text_features is not None:
+      logging.info("Text feature cache: %d distinct texts, computed in %d batches",
+                   len(text_features), text_features.computed_batches)
   return state

@@ -9,6 +9,7 @@ import pytest
 from focusclip_jax import batch_spec
 from focusclip_jax import models
 from focusclip_jax.models import bert as bert_lib
+from focusclip_jax.models import convnet
 from focusclip_jax.models import params_util
 from focusclip_jax.models import vit as vit_lib
 from tests.helpers import tiny
@@ -296,6 +297,19 @@ def test_convnet_tower_drops_in_for_the_vit():
       conv["norm"]["bias"])
   pooled, _ = model.image_tower.apply({"params": conv}, batch["image"])
   np.testing.assert_allclose(pooled, tokens.mean(1), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 9, 2)])
+def test_convnet_max_pool_equals_flax_max_pool_values_and_gradients(shape):
+  """The ConvNet's 2x2 pool: nn.max_pool's values (odd sizes drop the last row/column) and,
+  after a ReLU (ties are zeros), its gradients."""
+  x = jax.random.normal(jax.random.key(0), shape)
+  t = jax.random.normal(jax.random.key(1), (shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+  ours = lambda v: jnp.sum(convnet.max_pool_2x2(jax.nn.relu(v)) * t)
+  flax_pool = lambda v: jnp.sum(nn.max_pool(jax.nn.relu(v), (2, 2), strides=(2, 2)) * t)
+  np.testing.assert_array_equal(convnet.max_pool_2x2(x), nn.max_pool(x, (2, 2), strides=(2, 2)))
+  assert float(jnp.mean(jax.nn.relu(x) == 0)) > 0.3  # many zero ties
+  np.testing.assert_array_equal(jax.grad(ours)(x), jax.grad(flax_pool)(x))
 
 
 def test_convnet_variant_errors_name_the_choices():

@@ -32,6 +32,22 @@ CONVNET_SIZES = {
 }
 
 
+def max_pool_2x2(x):
+  """2x2 max-pooling with stride 2 (a trailing odd row/column is dropped, as VALID padding
+  does): the values of ``nn.max_pool(x, (2, 2), strides=(2, 2))``, computed as a max over a
+  reshaped axis.
+
+  Why not ``nn.max_pool``: its gradient (a reduce-window that carries the argmax's indices)
+  took about a third of the demo's step on XLA:CPU; the gradient of a plain max is elementwise
+  (BENCHMARKS.md "Demo step: max-pooling"). The two gradients differ only where several
+  elements of a window tie for the maximum (reduce-window gives it to one, a max splits it
+  evenly); after a ReLU the ties are zeros, whose gradient the ReLU zeroes either way.
+  """
+  b, h, w, c = x.shape
+  x = x[:, :h // 2 * 2, :w // 2 * 2]
+  return jnp.max(x.reshape(b, h // 2, 2, w // 2, 2, c), axis=(2, 4))
+
+
 def is_convnet(variant: str) -> bool:
   return variant.startswith("convnet-")
 
@@ -71,7 +87,7 @@ class ConvNet(nn.Module):
             bias_init=layers.partitioned(nn.initializers.zeros, ("embed",)),
             name=f"stage{i}_conv{j}")(x)
         x = nn.relu(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool_2x2(x)
     b, h, w, d = x.shape
     tokens = x.reshape(b, h * w, d)
     tokens = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "norm")(tokens)

@@ -78,32 +78,41 @@ def build_model(config: ml_collections.ConfigDict) -> FocusCLIP:
 
 
 def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1, abstract: bool = False,
-                  focus: bool | None = None):
+                  focus: bool | None = None, text_features: bool | None = None):
   """A batch of the model inputs (focusclip_jax/batch_spec.py; the heatmap only with a focus
-  view, ``focus`` defaulting to the config's): zeros, an all-ones text mask; or
-  ``jax.ShapeDtypeStruct``s with ``abstract``."""
-  shapes = batch_spec.batch_shapes(config, batch_size, focus=focus)
+  view, ``focus`` defaulting to the config's; text features instead of tokens with
+  ``text_features``, defaulting to ``config.train.cache_text_features``): zeros, an all-ones
+  text mask; or ``jax.ShapeDtypeStruct``s with ``abstract``."""
+  if text_features is None:
+    text_features = config.train.cache_text_features
+  width = bert.parse_variant(config.model.text.variant)["width"] if text_features else None
+  shapes = batch_spec.batch_shapes(config, batch_size, focus=focus, text_width=width)
   if abstract:
     return {k: jax.ShapeDtypeStruct(*v) for k, v in shapes.items()}
   return {k: jnp.zeros(*v) if k != "text_mask" else jnp.ones(*v) for k, v in shapes.items()}
 
 
 def _forward_args(model: FocusCLIP, batch):
-  """Positional inputs of ``FocusCLIP.__call__`` from a batch dict (batch_spec.model_keys
-  decides whether the heatmap is read)."""
+  """Positional and keyword inputs of ``FocusCLIP.__call__`` from a batch dict
+  (batch_spec.model_keys decides whether the heatmap, and the tokens or the cached text
+  features, are read)."""
   inputs = batch_spec.model_inputs(batch, focus=model.focus)
-  return inputs["image"], inputs["text_ids"], inputs["text_mask"], inputs.get("heatmap")
+  args = (inputs["image"], inputs.get("text_ids"), inputs.get("text_mask"),
+          inputs.get("heatmap"))
+  return args, {"text_features": inputs.get(batch_spec.FEATURES_KEY)}
 
 
 def apply_batch(model: FocusCLIP, variables, batch, train: bool = False, rngs=None):
   """The training forward on a batch dict -> {'image', 'text'[, 'focus']} embeddings."""
-  return model.apply(variables, *_forward_args(model, batch), train=train, rngs=rngs)
+  args, kwargs = _forward_args(model, batch)
+  return model.apply(variables, *args, train=train, rngs=rngs, **kwargs)
 
 
 def init_boxed(model: FocusCLIP, config: ml_collections.ConfigDict, rng):
   """Variables with their ``nn.LogicallyPartitioned`` boxes (for sharding specs)."""
-  batch = example_batch(config, batch_size=1, focus=model.focus)
-  return model.init({"params": rng}, *_forward_args(model, batch))
+  batch = example_batch(config, batch_size=1, focus=model.focus, text_features=False)
+  args, _ = _forward_args(model, batch)
+  return model.init({"params": rng}, *args)
 
 
 def init_params(model: FocusCLIP, config: ml_collections.ConfigDict, rng):

@@ -133,8 +133,16 @@ class FocusCLIP(nn.Module):
 
   def encode_text(self, ids, mask, train: bool = False):
     """ids, mask [B,L] -> text embeddings [B, embed_dim] (not normalised)."""
+    return self.project_text(self.text_features(ids, mask, train=train))
+
+  def text_features(self, ids, mask, train: bool = False):
+    """ids, mask [B,L] -> the text tower's pooled output [B, text width] (before text_proj)."""
     pooled, _ = self.text_tower(ids, mask, train=train)
-    return self.text_proj(pooled).astype(jnp.float32)
+    return pooled
+
+  def project_text(self, features):
+    """Pooled text-tower output [B, text width] -> text embeddings [B, embed_dim]."""
+    return self.text_proj(features).astype(jnp.float32)
 
   def encode_focus(self, images, heatmaps, train: bool = False):
     """Embeddings of the highlighted view (training-time branch)."""
@@ -145,9 +153,17 @@ class FocusCLIP(nn.Module):
 
   # ---- the training forward --------------------------------------------------------------
 
-  def __call__(self, images, text_ids, text_mask, heatmaps=None, train: bool = False):
-    """Returns {'image': e_I, 'text': e_T[, 'focus': e_H]} (fp32, not normalised)."""
-    out = {"text": self.encode_text(text_ids, text_mask, train=train)}
+  def __call__(self, images, text_ids, text_mask, heatmaps=None, train: bool = False,
+               text_features=None):
+    """Returns {'image': e_I, 'text': e_T[, 'focus': e_H]} (fp32, not normalised).
+
+    ``text_features``: the text tower's pooled output, precomputed (a locked text tower,
+    ``config.train.cache_text_features``); ``text_ids``/``text_mask`` are then not read.
+    """
+    if text_features is None:
+      out = {"text": self.encode_text(text_ids, text_mask, train=train)}
+    else:
+      out = {"text": self.project_text(text_features)}
     if not self.focus:
       out["image"] = self.encode_image(images, train=train)
       return out

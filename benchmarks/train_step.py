@@ -99,12 +99,14 @@ def unscanned_flops(config, mesh) -> float:
   return float(cost.get("flops", float("nan")))
 
 
-def build(config, *, batch: int):
+def build(config, *, batch: int, text_tokens: tuple[int, int] | None = None):
   """Compiles the train step of ``config`` at ``batch`` and makes a state and a synthetic batch.
 
   Returns a dict with ``compiled``, ``memory`` and ``cost`` (XLA's analyses), ``compile_s``,
   ``state``, ``batch`` (global arrays), ``mesh`` and the resolved ``config``. Shared with
-  ``benchmarks/profile_step.py``.
+  ``benchmarks/profile_step.py``. ``text_tokens=(lo, hi)``: real text lengths drawn uniformly
+  from [lo, hi] (default [L/4, L]); with ``config.model.text.attention_buckets`` the step is
+  compiled for the bucket the batch needs (``text_kv_length`` in the result; 0 = all).
   """
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -113,6 +115,7 @@ def build(config, *, batch: int):
   from focusclip_jax import models  # pylint: disable=g-import-not-at-top
   from focusclip_jax import optimizer  # pylint: disable=g-import-not-at-top
   from focusclip_jax import sharding  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import text_buckets  # pylint: disable=g-import-not-at-top
   from focusclip_jax import train_state  # pylint: disable=g-import-not-at-top
   from focusclip_jax import train_step  # pylint: disable=g-import-not-at-top
 
@@ -122,6 +125,14 @@ def build(config, *, batch: int):
   config_lib.validate(config)
   mesh = sharding.create_mesh(config)
   model = models.build_model(config)
+  rng = np.random.default_rng(0)
+  s, L = config.model.image.image_size, config.model.text.max_length
+  lo, hi = text_tokens or (L // 4, L)
+  lengths = rng.integers(min(lo, L), min(hi, L) + 1, size=batch)
+  mask = (np.arange(L)[None] < lengths[:, None]).astype(np.int32)
+  kv_length = text_buckets.choose(text_buckets.real_length(mask),
+                                  config.model.text.attention_buckets, L)
+  model = text_buckets.with_kv_length(model, kv_length)
   tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 1000)
   jitted = train_step.build_step(model, config, tx, lr, mesh)
   t = time.perf_counter()
@@ -129,10 +140,6 @@ def build(config, *, batch: int):
   compile_s = time.perf_counter() - t
 
   state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
-  rng = np.random.default_rng(0)
-  s, L = config.model.image.image_size, config.model.text.max_length
-  lengths = rng.integers(L // 4, L + 1, size=batch)
-  mask = (np.arange(L)[None] < lengths[:, None]).astype(np.int32)
   host = {"image": rng.uniform(size=(batch, s, s, 3)).astype(np.float32),
           "heatmap": rng.uniform(size=(batch, s, s, 1)).astype(np.float32),
           "text_ids": (rng.integers(1000, 30000, size=(batch, L)) * mask).astype(np.int32),
@@ -144,15 +151,16 @@ def build(config, *, batch: int):
   host = batch_spec.model_inputs(host, focus=config.model.focus.enabled)
   batch_arrays = sharding.make_global_batch(host, sharding.batch_sharding(mesh, config))
   return {"compiled": compiled, "memory": memory, "cost": cost, "compile_s": compile_s,
-          "state": state, "batch": batch_arrays, "mesh": mesh, "config": config}
+          "state": state, "batch": batch_arrays, "mesh": mesh, "config": config,
+          "text_kv_length": kv_length, "text_real_lengths": [int(n) for n in lengths]}
 
 
 def run(config, *, batch: int, steps: int, warmup: int, cpu_peak: float | None,
-        peak: float | None) -> dict:
+        peak: float | None, text_tokens: tuple[int, int] | None = None) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   from focusclip_jax import sharding  # pylint: disable=g-import-not-at-top
 
-  b = build(config, batch=batch)
+  b = build(config, batch=batch, text_tokens=text_tokens)
   compiled, memory, cost, compile_s = b["compiled"], b["memory"], b["cost"], b["compile_s"]
   state, batch_arrays, mesh = b["state"], b["batch"], b["mesh"]
   s, L = config.model.image.image_size, config.model.text.max_length
@@ -198,6 +206,9 @@ def run(config, *, batch: int, steps: int, warmup: int, cpu_peak: float | None,
       "peak_source": peak_source,
       "mfu": achieved / peak_value if peak_value else None,
       "memory_per_device": mem, "loss": float(metrics["loss"]),
+      "matmul_precision": config.model.matmul_precision,
+      "text_kv_length": b["text_kv_length"] or L,
+      "text_real_lengths": b["text_real_lengths"],
   }
 
 
@@ -211,8 +222,11 @@ def main():
                  help="config override, e.g. --set model.dtype=\\\"bfloat16\\\"")
   p.add_argument("--fast", action="store_true", help="apply the fast settings (FAST_SETTINGS)")
   p.add_argument("--peak", type=float, default=None, help="peak FLOP/s of all devices")
+  p.add_argument("--text_tokens", default=None, metavar="LO:HI",
+                 help="real text lengths drawn uniformly from [LO, HI] (default L/4:L)")
   p.add_argument("--json", default=None)
   args = p.parse_args()
+  text_tokens = tuple(int(x) for x in args.text_tokens.split(":")) if args.text_tokens else None
 
   overrides = list(args.set)
   if args.fast:
@@ -224,13 +238,16 @@ def main():
     cpu_peak = matmul_peak("float32")
     print(f"CPU peak (XLA fp32 2048^3 matmul): {cpu_peak / 1e9:.1f} GFLOP/s")
   r = run(config, batch=args.batch, steps=args.steps, warmup=args.warmup, cpu_peak=cpu_peak,
-          peak=args.peak)
+          peak=args.peak, text_tokens=text_tokens)
   r["cpu_matmul_peak_flops_per_s"] = cpu_peak
   r["overrides"] = overrides
   print(f"device        {r['device']} x{r['num_devices']}")
   print(f"model         {r['image']} + {r['text']}, {r['dtype']}, "
         f"{'FocusCLIP' if r['focus'] else 'CLIP'}, scan={r['scan_layers']}, "
         f"remat={r['remat_policy']}")
+  print(f"text          real lengths {min(r['text_real_lengths'])}-{max(r['text_real_lengths'])}"
+        f" tokens, attention over {r['text_kv_length']} keys; matmul precision "
+        f"{r['matmul_precision']}")
   print(f"compile       {r['compile_s']:.1f} s")
   print(f"step          {r['step_s_median'] * 1e3:.1f} ms (median of {args.steps}), "
         f"batch {r['batch']}, {r['examples_per_s']:.2f} examples/s")

@@ -102,6 +102,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.text.pooling = "mean_all"  # mean_all (reference, pads included) | mean_masked | cls
   c.model.text.dropout = 0.1  # BERT's own dropout, active in the reference's training
   c.model.text.attention_dropout = 0.1
+  # Exact attention over the real tokens: a batch's text attention uses the keys of the first
+  # K positions, K = the smallest of these >= its longest real text (e.g. (128, 256, 384,
+  # 512); one compiled program each). () = all max_length positions (the reference).
+  # focusclip_jax/text_buckets.py.
+  c.model.text.attention_buckets = ()
   # Weights: '' = random; a Hugging Face hub id, model directory or checkpoint file.
   c.model.text.init = "bert-base-uncased"
   # Tokenizer: a Hugging Face hub id or a local directory with tokenizer.json / vocab.txt.
@@ -295,6 +300,13 @@ def _in_0_1(v):  # rates: momentum, Adam betas, dropout
   return None if _is_finite_number(v) and 0 <= v < 1 else "must be in [0, 1)"
 
 
+def _positive_ints(v) -> str | None:
+  if not isinstance(v, (tuple, list)) or not all(
+      isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v):
+    return "must be a tuple of positive token counts, e.g. (128, 256, 384, 512), or ()"
+  return None
+
+
 def _non_negative_int(v):
   ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
   return None if ok else "must be an int >= 0"
@@ -407,6 +419,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.text.pooling": _choice(*bert.POOLINGS),
     "model.text.dropout": _in_0_1,
     "model.text.attention_dropout": _in_0_1,
+    "model.text.attention_buckets": _positive_ints,
     "model.focus.alpha_param": _choice(*focusclip.ALPHA_PARAMS),
     "model.focus.heatmap_source": _choice(*focusclip.HEATMAP_SOURCES),
     "loss.type": _choice(*losses.LOSS_TYPES),

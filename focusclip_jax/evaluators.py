@@ -20,6 +20,7 @@ from focusclip_jax import losses
 from focusclip_jax import plugins
 from focusclip_jax import results
 from focusclip_jax import sharding as sharding_lib
+from focusclip_jax import text_buckets
 from focusclip_jax import train_step as train_step_lib
 from focusclip_jax import zeroshot
 
@@ -54,7 +55,9 @@ class ValLoss:
     self.model = model
     self.mesh = mesh
     self.datasets = datasets
-    self.eval_step = train_step_lib.make_eval_step(model, config, mesh)
+    # One program per text key length (config.model.text.attention_buckets).
+    self.eval_steps = text_buckets.PerBucket(
+        model, config, lambda m: train_step_lib.make_eval_step(m, config, mesh))
     self.batch_sharding = sharding_lib.batch_sharding(mesh, config)
 
   def __call__(self, params, step: int) -> dict[str, float]:
@@ -71,7 +74,8 @@ class ValLoss:
         if i >= full_batches:
           break
         inputs = batch_spec.model_inputs(batch, focus=self.model.focus)
-        metrics = jax.device_get(self.eval_step(
+        eval_step = self.eval_steps.for_mask(inputs["text_mask"])
+        metrics = jax.device_get(eval_step(
             params, sharding_lib.make_global_batch(inputs, self.batch_sharding)))
         sums = metrics if sums is None else jax.tree.map(np.add, sums, metrics)
         count += 1

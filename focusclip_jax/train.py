@@ -31,6 +31,7 @@ from focusclip_jax import evaluators as evaluators_lib
 from focusclip_jax import models
 from focusclip_jax import optimizer
 from focusclip_jax import sharding as sharding_lib
+from focusclip_jax import text_buckets
 from focusclip_jax import text_cache
 from focusclip_jax import train_state
 from focusclip_jax import train_step as train_step_lib
@@ -182,11 +183,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
   text_features = None
   if config.train.cache_text_features:
     text_features = text_cache.TextFeatureCache(model, config, mesh)
-  jitted = train_step_lib.build_step(model, config, tx, lr_schedule, mesh)
-  t0 = time.time()
-  compiled, memory, cost = train_step_lib.compile_train_step(jitted, model, config, tx, mesh)
-  logging.info("Compiled the train step in %.1fs; memory: %s; %.3g FLOPs/step",
-               time.time() - t0, _format_memory(memory), cost.get("flops", float("nan")))
+  def compile_step(step_model):
+    t0 = time.time()
+    jitted = train_step_lib.build_step(step_model, config, tx, lr_schedule, mesh)
+    compiled, memory, cost = train_step_lib.compile_train_step(jitted, step_model, config, tx,
+                                                               mesh)
+    keys = step_model.text_tower.kv_length or config.model.text.max_length
+    logging.info("Compiled the train step (text attention over %d keys) in %.1fs; memory: %s; "
+                 "%.3g FLOPs/step", keys, time.time() - t0, _format_memory(memory),
+                 cost.get("flops", float("nan")))
+    return compiled
+
+  # One compiled step per text key length (config.model.text.attention_buckets), compiled
+  # when a batch first needs it; without buckets the one step is compiled now.
+  steps = text_buckets.PerBucket(model, config, compile_step)
+  if not config.model.text.attention_buckets or text_features is not None:
+    _ = steps[0]
 
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0, asynchronous=True)
@@ -236,8 +248,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
           batch = next(train_iter)
           inputs = batch_spec.model_inputs(batch, focus=model.focus)
-          if text_features is not None:
+          if text_features is not None:  # the step does not run the text tower
             inputs = text_features(state.params, inputs)
+            compiled = steps[0]
+          else:
+            compiled = steps.for_mask(inputs["text_mask"])
           state, metrics = compiled(state, sharding_lib.make_global_batch(inputs, batch_sharding))
         step += 1
         # Lagged by one step so the host never waits for the step it just dispatched.

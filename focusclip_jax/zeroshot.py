@@ -24,6 +24,7 @@ from focusclip_jax import losses
 from focusclip_jax import metrics as metrics_lib
 from focusclip_jax import models
 from focusclip_jax import sharding as sharding_lib
+from focusclip_jax import text_buckets
 from focusclip_jax import stats
 from input_pipeline import eval_pipeline
 from input_pipeline import tokenizer as tokenizer_lib
@@ -46,13 +47,15 @@ class Embedder:
     if tokenizer is None:
       tokenizer = tokenizer_lib.tokenizer_from_config(config)
     self.tokenizer = tokenizer
-    def encode(method, *args):
+    def encode(module, method, params, *args):
       with models.matmul_precision(config):
-        return losses.l2_normalize(model.apply({"params": args[0]}, *args[1:], method=method))
+        return losses.l2_normalize(module.apply({"params": params}, *args, method=method))
 
-    self._image = jax.jit(lambda p, x: encode(model.encode_image, p, x), out_shardings=repl)
-    self._text = jax.jit(lambda p, i, m: encode(model.encode_text, p, i, m),
-                         out_shardings=repl)
+    self._image = jax.jit(lambda p, x: encode(model, model.encode_image, p, x),
+                          out_shardings=repl)
+    # One program per text key length (config.model.text.attention_buckets).
+    self._text = text_buckets.PerBucket(model, config, lambda m: jax.jit(
+        lambda p, i, k: encode(m, m.encode_text, p, i, k), out_shardings=repl))
     self._replicate = jax.jit(lambda x: x, out_shardings=repl)
 
   def round_batch(self, batch: int) -> int:
@@ -70,8 +73,9 @@ class Embedder:
 
   def encode_text_batch(self, local_ids: np.ndarray, local_mask: np.ndarray) -> np.ndarray:
     with sharding_lib.mesh_context(self.mesh, self.config):
-      return np.asarray(jax.device_get(self._text(self.params, self._global(local_ids),
-                                                  self._global(local_mask))))
+      encode = self._text.for_mask(local_mask)
+      return np.asarray(jax.device_get(encode(self.params, self._global(local_ids),
+                                              self._global(local_mask))))
 
   def gather(self, local: np.ndarray) -> np.ndarray:
     """This process's slice of a global batch -> the whole global batch on every process."""

@@ -63,6 +63,10 @@ def main(argv):
     skipped = {k: v for k, v in counts.items() if k not in dropped}
     print(f"  {split}: {info.num_examples} examples; skipped {sum(skipped.values())} records "
           f"{skipped}; dropped people/joints {dropped}")
+    lengths = (builder.info.metadata or {}).get("text_lengths", {}).get(split)
+    if lengths:
+      print(f"  {split} description tokens: median {lengths['p50']:.0f}, p99 {lengths['p99']:.0f}, "
+            f"max {lengths['max']} (config.model.text.attention_buckets)")
   extra = f" --config.data.data_dir={_DATA_DIR.value}" if _DATA_DIR.value else ""
   print("Train with:\n  python main.py --config=configs/vitb16.py --workdir=DIR "
         f"--config.data.builder_config={builder.builder_config.name}{extra}")

@@ -86,6 +86,25 @@ def tokenize(texts: Sequence[str] | str, name_or_dir: str = "bert-base-uncased",
   return get_tokenizer(name_or_dir, max_length)(texts)
 
 
+# Key lengths a prepared split's metadata reports coverage for (config.model.text.
+# attention_buckets; the paper's 512 is all positions).
+LENGTH_BUCKETS = (64, 128, 192, 256, 320, 384, 448, 512)
+
+
+def length_summary(lengths: Sequence[int]) -> dict:
+  """Token counts per text ([CLS] and [SEP] included) -> {num_texts, mean, p50, p90, p99, max,
+  within: {bucket: fraction of texts of at most that many tokens}} (JSON-ready)."""
+  n = np.asarray(lengths, np.int64)
+  if n.size == 0:
+    return {"num_texts": 0}
+  out = {"num_texts": int(n.size), "mean": round(float(n.mean()), 2)}
+  for p in (50, 90, 99):
+    out[f"p{p}"] = float(np.percentile(n, p))
+  out["max"] = int(n.max())
+  out["within"] = {str(b): round(float(np.mean(n <= b)), 6) for b in LENGTH_BUCKETS}
+  return out
+
+
 def tokenizer_from_config(config) -> Tokenizer:
   return get_tokenizer(config.model.text.tokenizer, config.model.text.max_length)
 

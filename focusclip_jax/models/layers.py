@@ -160,6 +160,10 @@ class Attention(nn.Module):
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
   dropout_bits: int = 32
+  # > 0: keys and values of the first kv_length positions only (every query still attends).
+  # Exact when the mask is 0 beyond them: a masked key gets no weight. focusclip_jax/
+  # text_buckets.py chooses it per batch and checks the mask on the host.
+  kv_length: int = 0
 
   @nn.compact
   def __call__(self, x, mask=None, deterministic: bool = True):
@@ -170,8 +174,12 @@ class Attention(nn.Module):
     proj = functools.partial(HeadsProjection, (width, self.num_heads, head_dim), "in",
                              self.dtype, self.param_dtype)
     q = proj(name="query")(x)
-    k = proj(name="key")(x)
-    v = proj(name="value")(x)
+    kv = x
+    if 0 < self.kv_length < x.shape[1]:
+      kv = x[:, :self.kv_length]
+      mask = None if mask is None else mask[:, :self.kv_length]
+    k = proj(name="key")(kv)
+    v = proj(name="value")(kv)
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim).astype(q.dtype)
     # Softmax in fp32 whatever the compute dtype.
     scores = scores.astype(jnp.float32)
@@ -234,6 +242,7 @@ class BlockFields(nn.Module):
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
   dropout_bits: int = 32  # Dropout: 32 = flax's Bernoulli, 16 = half the random bits
+  kv_length: int = 0  # attention over the first kv_length keys (0: all; see Attention)
 
 
 class StackFields(BlockFields):
@@ -259,7 +268,7 @@ class EncoderBlock(BlockFields):
   def __call__(self, x, mask, deterministic: bool):
     ln = functools.partial(layer_norm, self.ln_eps, self.dtype, self.param_dtype)
     attn = Attention(self.num_heads, self.attention_dropout, self.dtype, self.param_dtype,
-                     dropout_bits=self.dropout_bits, name="attn")
+                     dropout_bits=self.dropout_bits, kv_length=self.kv_length, name="attn")
     mlp = MlpBlock(self.mlp_dim, self.dtype, self.param_dtype, name="mlp")
     drop = Dropout(rate=self.dropout, bits=self.dropout_bits)
     if self.pre_norm:

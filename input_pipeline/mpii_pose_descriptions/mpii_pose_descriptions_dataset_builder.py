@@ -239,6 +239,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                "no_visible_body_part": 0}
     dropped = {k: 0 for k in records_lib.PERSON_COUNTERS}
     self.info.metadata["skipped"][split] = skipped
+    self.info.metadata.setdefault("text_lengths", {})
+    lengths = []
     kept = 0
     for name in sorted(merged):
       record, descriptions, sources = merged[name]
@@ -269,7 +271,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         skipped["no_visible_body_part"] += 1
         continue
       example = self._images(name, img, raw, people.kpts, people.vis, (h, w))
-      ids, _ = tok(descriptions)
+      ids, mask = tok(descriptions)
+      lengths.extend(int(n) for n in np.asarray(mask).sum(axis=1))
       example.update(
           image_name=name,
           original_size=np.array([h, w], np.int32),
@@ -287,6 +290,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     summary = (f"kept {kept}, skipped {sum(skipped.values())} records {skipped}; dropped "
                f"people/joints {dropped}")
     skipped.update(dropped)
+    # Which text attention buckets (config.model.text.attention_buckets) this split needs.
+    self.info.metadata["text_lengths"][split] = tokenizer_lib.length_summary(lengths)
     logging.info("MPII Pose Descriptions %s: %s", split, summary)
     print(f"[mpii_pose_descriptions/{cfg.name}] {split}: {summary}")
     if not kept:

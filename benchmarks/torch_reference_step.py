@@ -34,10 +34,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from focusclip_jax import jsonio  # pylint: disable=wrong-import-position  # noqa: E402
 
 
-def build(batch: int, seq_len: int, text_pooling: str):
+def build(batch: int, seq_len: int, text_pooling: str, text_tokens=None):
   import torch  # pylint: disable=g-import-not-at-top
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
 
   vit = transformers.ViTModel(transformers.ViTConfig(
       hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
@@ -83,7 +84,10 @@ def build(batch: int, seq_len: int, text_pooling: str):
   model = FocusCLIP().train()
   opt = torch.optim.SGD(model.parameters(), lr=5e-4, momentum=0.9)
   g = torch.Generator().manual_seed(0)
-  lengths = torch.randint(seq_len // 4, seq_len + 1, (batch,), generator=g)
+  # Real text lengths: the same draw as benchmarks/train_step.py's (numpy, seed 0).
+  lo, hi = text_tokens or (seq_len // 4, seq_len)
+  lengths = torch.as_tensor(np.random.default_rng(0).integers(min(lo, seq_len),
+                                                              min(hi, seq_len) + 1, size=batch))
   mask = (torch.arange(seq_len)[None] < lengths[:, None]).long()
   inputs = (torch.rand(batch, 3, 224, 224, generator=g), torch.rand(batch, 1, 224, 224, generator=g),
             torch.randint(1000, 30000, (batch, seq_len), generator=g) * mask, mask)
@@ -121,8 +125,11 @@ def main():
   p.add_argument("--seq_len", type=int, default=512)
   p.add_argument("--text_pooling", choices=("mean_all", "mean_masked"), default="mean_all")
   p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+  p.add_argument("--text_tokens", default=None, metavar="LO:HI",
+                 help="real text lengths drawn uniformly from [LO, HI] (default L/4:L)")
   p.add_argument("--json", default=None)
   args = p.parse_args()
+  text_tokens = tuple(int(x) for x in args.text_tokens.split(":")) if args.text_tokens else None
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError as e:
@@ -135,7 +142,7 @@ def main():
   peak = torch_matmul_peak()
   print(f"PyTorch peak (fp32 2048^3 torch.mm, {torch.get_num_threads()} threads): "
         f"{peak / 1e9:.1f} GFLOP/s")
-  step = build(args.batch, args.seq_len, args.text_pooling)
+  step = build(args.batch, args.seq_len, args.text_pooling, text_tokens)
   counter = FlopCounterMode(display=False)
   with counter:
     loss = step()

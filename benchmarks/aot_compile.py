@@ -64,14 +64,17 @@ os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 
+import roofline  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import config_files  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import config_lib  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import models  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import optimizer  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import sharding as sharding_lib  # noqa: E402  pylint: disable=C0413
+from focusclip_jax import text_buckets  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import train_state  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import train_step as train_step_lib  # noqa: E402  pylint: disable=C0413
 
@@ -81,10 +84,10 @@ LIBTPU_PIN = "libtpu==0.0.42.1"
 # gen -> (libtpu topology prefix, chip_config_name, HBM GiB per chip, peak bf16 TFLOP/s per
 # chip (public spec sheets), 'cores' if Cloud names count TensorCores (2 per chip) else 'chips')
 CHIPS = {
-    "v4": ("v4", "megacore", 32, 275, "cores"),
-    "v5e": ("v5e", "default", 16, 197, "chips"),
-    "v5p": ("v5", "megacore", 95, 459, "cores"),
-    "v6e": ("v6e", "default", 32, 918, "chips"),
+    "v4": ("v4", "megacore", 32, roofline.CHIP_SPECS["v4"][0] / 1e12, "cores"),
+    "v5e": ("v5e", "default", 16, roofline.CHIP_SPECS["v5e"][0] / 1e12, "chips"),
+    "v5p": ("v5", "megacore", 95, roofline.CHIP_SPECS["v5p"][0] / 1e12, "cores"),
+    "v6e": ("v6e", "default", 32, roofline.CHIP_SPECS["v6e"][0] / 1e12, "chips"),
 }
 _ALIASES = {"v5": "v5p", "v5litepod": "v5e", "v5lite": "v5e", "v6": "v6e"}
 # Chips -> slice shape for the Cloud names (v5e-8, v4-16, ...).
@@ -160,13 +163,16 @@ def _is_oom(err: Exception) -> bool:
 class Compiler:
   """Builds model, optimizer, mesh and the jitted step once; compiles it for given batches."""
 
-  def __init__(self, config, topology: Topology, total_steps: int = 1000):
+  def __init__(self, config, topology: Topology, total_steps: int = 1000,
+               text_kv_length: int = 0):
     self.config = config
     self.topology = topology
     t = time.time()
     self.devices = topology.devices()
     self.mesh = sharding_lib.create_mesh(config, devices=self.devices)
-    self.model = models.build_model(config)
+    # text_kv_length > 0: the step of a batch whose texts fit that attention bucket
+    # (config.model.text.attention_buckets; focusclip_jax/text_buckets.py).
+    self.model = text_buckets.with_kv_length(models.build_model(config), text_kv_length)
     self.tx, lr = optimizer.build(config, train_state.abstract_train_params(self.model, config),
                                   total_steps)
     self.abstract_state = train_state.abstract_state(self.model, config, self.tx, self.mesh)
@@ -205,6 +211,10 @@ class Compiler:
     # Lower bound on the step time: FLOPs at the chip's peak bf16 rate (fp32 matmuls on TPU
     # run at DEFAULT precision = bf16 passes).
     out["step_time_lower_bound_s"] = flops / (self.topology.peak_tflops * 1e12)
+    # The roofline (benchmarks/roofline.py): the larger of compute and HBM-traffic time.
+    out["roofline"] = roofline.estimate(flops, out["bytes_accessed_per_chip"],
+                                        self.topology.gen, cost.get("optimal_seconds"))
+    out["matmul_precision"] = self.config.model.matmul_precision
     # cost_analysis() counts a while loop's body once: with nn.scan over the layers the FLOPs
     # are those of one layer per tower (plus the rest), not the step's.
     out["flops_undercounted"] = bool(self.config.model.scan_layers)
@@ -340,6 +350,16 @@ def report(r: dict, topo: Topology) -> str:
       f"step time >= {1e3 * r['step_time_lower_bound_s']:.1f} ms at the {topo.peak_tflops} "
       "TFLOP/s bf16 peak (100% MFU)",
   ]
+  rl = r.get("roofline")
+  if rl:
+    lines.append(
+        f"roofline (a lower bound, not a measurement): {1e3 * rl['roofline_s']:.1f} ms/step, "
+        f"{rl['bound']}-bound (compute {1e3 * rl['compute_s']:.1f} ms, HBM traffic "
+        f"{r['bytes_accessed_per_chip']:.3g} B/chip = {1e3 * rl['memory_s']:.1f} ms at "
+        f"{rl['hbm_bytes_per_s'] / 1e9:.0f} GB/s); {rl['projected_steps']} steps (the paper's "
+        f"run) >= {rl['projected_training_s'] / 60:.1f} min; libtpu optimal_seconds "
+        f"{'n/a' if rl['optimal_s'] is None else format(rl['optimal_s'] * 1e3, '.1f') + ' ms'}; "
+        f"matmul precision {r.get('matmul_precision')}")
   if r.get("flops_undercounted"):
     lines.append("WARNING: model.scan_layers=True: XLA's cost analysis counts a scanned layer "
                  "stack's loop body once, not once per layer, so these FLOPs are far too low; "
@@ -359,6 +379,9 @@ def main(argv=None):
   ap.add_argument("--max_seconds", type=float, default=3600, help="--find_max_batch bound")
   ap.add_argument("--granularity", type=int, default=0,
                   help="--find_max_batch resolution (default: the batch-axes' device count)")
+  ap.add_argument("--text_kv_length", type=int, default=0,
+                  help="compile the step for text attention over this many keys (an attention "
+                  "bucket; 0: all max_length positions)")
   ap.add_argument("--json", default="", help="write all numbers to this file")
   ap.add_argument("--resume_json", default="",
                   help="reuse the compiles in this earlier --json (same config and topology), "
@@ -381,7 +404,7 @@ def main(argv=None):
   topo = Topology(args.topology)
 
   t0 = time.time()
-  compiler = Compiler(config, topo)
+  compiler = Compiler(config, topo, text_kv_length=args.text_kv_length)
   dev = compiler.devices[0]
   print(f"topology {topo.name} (libtpu '{topo.libtpu_name}', {topo.chip_config}): "
         f"{topo.num_chips} x {dev.device_kind}, HBM {topo.hbm_gib} GiB/chip, peak "
@@ -442,7 +465,7 @@ def main(argv=None):
         "mesh": dict(compiler.mesh.shape), "batch_divisor": compiler.divisor,
         "num_params": int(compiler.num_params), "dtype": config.model.dtype,
         "scan_layers": bool(config.model.scan_layers),
-        "remat_policy": config.model.remat_policy,
+        "remat_policy": config.model.remat_policy, "text_kv_length": args.text_kv_length,
         "memory_formula": "peak = argument + output + temp - alias (per chip); "
                           "fits = compile ok and peak + generated_code <= HBM",
         "flops_note": "cost_analysis() of the SPMD program = per chip; total = x num_chips",

@@ -223,6 +223,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.checkpoint = ""  # --mode=eval: a step dir or export ('' = latest in --workdir)
   c.eval.retrieval = True  # --mode=eval: also MPII validation image<->text retrieval
   c.eval.max_examples = 0  # per dataset; 0 = all (a smaller number for quick looks)
+  # --mode=eval (and the 'linear_probe' evaluator): a linear probe on frozen image embeddings
+  # of each task's train split, scored on its test split (focusclip_jax/linear_probe.py;
+  # splits: input_pipeline/eval_datasets PROBE_SPLITS). The L2 penalty is chosen from the
+  # grid on a held-out fraction of train.
+  c.eval.linear_probe = False
+  c.eval.linear_probe_l2_grid = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+  c.eval.linear_probe_val_fraction = 0.2
   c.eval.num_plot_examples = 16  # images in each examples_<dataset>.png
 
   # ---------------------------------------------------------------- devices
@@ -298,6 +305,17 @@ def _finite_non_negative(v):
 
 def _in_0_1(v):  # rates: momentum, Adam betas, dropout
   return None if _is_finite_number(v) and 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _positive_numbers(v) -> str | None:
+  if not isinstance(v, (tuple, list)) or not v or not all(
+      _is_finite_number(x) and x > 0 for x in v):
+    return "must be a non-empty tuple of positive numbers"
+  return None
+
+
+def _open_unit_interval(v) -> str | None:
+  return None if _is_finite_number(v) and 0 < v < 1 else "must be in (0, 1)"
 
 
 def _positive_ints(v) -> str | None:
@@ -461,6 +479,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "eval.tasks": _plugins(plugins.EVAL_DATASETS),
     "eval.batch_size": _positive,
     "eval.max_examples": _non_negative,
+    "eval.linear_probe_l2_grid": _positive_numbers,
+    "eval.linear_probe_val_fraction": _open_unit_interval,
     "eval.num_plot_examples": _non_negative,
     "sharding.mesh": _mesh,
     "xla_flags": _xla_flags,

@@ -21,8 +21,10 @@ import os
 from typing import Sequence
 
 import jax
+import numpy as np
 
 from focusclip_jax import checkpointing
+from focusclip_jax import linear_probe
 from focusclip_jax import results as results_lib
 from focusclip_jax import zeroshot
 from input_pipeline import eval_datasets
@@ -45,8 +47,9 @@ def check_tasks(config, tasks: Sequence[str] | None = None) -> list[str]:
   return tasks
 
 
-def load_dataset(config, name: str):
-  ds = eval_datasets.load(name, config.eval.data_root, fixed_grammar=config.eval.fixed_grammar,
+def load_dataset(config, name: str, split: str | None = None):
+  ds = eval_datasets.load(name, config.eval.data_root, split=split,
+                          fixed_grammar=config.eval.fixed_grammar,
                           paper_protocol=config.eval.paper_protocol)
   if config.eval.prompts_file:
     ds = ds.with_class_prompts(eval_datasets.load_class_prompts(config.eval.prompts_file, name))
@@ -76,6 +79,43 @@ def run_zeroshot(embedder: zeroshot.Embedder, config, *, output_dir: str | None,
                                 checkpoint=checkpoint)
   if write and out:
     results_lib.write_summary(out, output_dir, model_name, checkpoint, alpha)
+  return out
+
+
+def run_linear_probe(embedder: zeroshot.Embedder, config, *, output_dir: str | None,
+                     tasks: Sequence[str] | None = None) -> dict[str, dict]:
+  """Linear probe (focusclip_jax/linear_probe.py) of each task that has train and test splits
+  (eval_datasets.PROBE_SPLITS) -> {task: metrics}; a task without them, or whose train split
+  is not on disk, is skipped with its reason (in the result as {'skipped': reason}). Process 0
+  writes ``linear_probe.json``."""
+  out = {}
+  for name in check_tasks(config, tasks):
+    if name not in eval_datasets.PROBE_SPLITS:
+      out[name] = {"skipped": "the dataset has no train/test split"}
+      continue
+    splits = eval_datasets.PROBE_SPLITS[name]
+    try:
+      train_ds, test_ds = (load_dataset(config, name, split=s) for s in splits)
+    except (FileNotFoundError, ValueError) as e:
+      out[name] = {"skipped": f"split not readable: {e}"}
+      logging.warning("Linear probe of %s skipped: %s", name, e)
+      continue
+    limit = config.eval.max_examples or None
+    feats = [zeroshot.image_embeddings(embedder, ds, batch_size=config.eval.batch_size,
+                                       limit=limit) for ds in (train_ds, test_ds)]
+    labels = [np.asarray([ex.label for ex in ds.examples[:len(f)]])
+              for ds, f in zip((train_ds, test_ds), feats)]
+    res = linear_probe.evaluate(feats[0], labels[0], feats[1], labels[1], test_ds.num_classes,
+                                grid=config.eval.linear_probe_l2_grid,
+                                val_fraction=config.eval.linear_probe_val_fraction,
+                                seed=config.seed)
+    res["splits"] = list(splits)
+    out[name] = res
+    logging.info("linear probe %s: top-1 %.2f%%, mean per-class %.2f%% (l2 %g, %d train, %d "
+                 "test)", name, res["acc1"], res["mean_per_class_recall"], res["l2"],
+                 res["num_train"], res["num_test"])
+  if output_dir is not None and jax.process_index() == 0:
+    results_lib.write_json(out, os.path.join(output_dir, "linear_probe.json"))
   return out
 
 
@@ -116,6 +156,11 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   if tasks:
     summary["zeroshot"] = run_zeroshot(embedder, ckpt_config, output_dir=output_dir,
                                        model_name=name, checkpoint=resolved, alpha=alpha)
+  if tasks and config.eval.linear_probe:
+    summary["linear_probe"] = run_linear_probe(embedder, ckpt_config, output_dir=output_dir)
+    if jax.process_index() == 0:  # the summary again, with the probe next to zero-shot
+      results_lib.write_summary(summary["zeroshot"], output_dir, name, resolved, alpha,
+                                probe=summary["linear_probe"])
   if config.eval.retrieval:
     try:
       datasets = pipeline.create_datasets(ckpt_config)

@@ -108,6 +108,25 @@ class ZeroShot:
     return out
 
 
+class LinearProbe:
+  """A linear probe on frozen image embeddings of each of ``config.eval.tasks`` that has train
+  and test splits (results also written under ``workdir/eval/step_<N>/`` by process 0)."""
+
+  name = "linear_probe"
+
+  def __init__(self, config, *, model, mesh, datasets, workdir: str | None = None):
+    del datasets
+    evaluation.check_tasks(config)  # fail at start-up, not hours later
+    self.config, self.model, self.mesh, self.workdir = config, model, mesh, workdir
+
+  def __call__(self, params, step: int) -> dict[str, float]:
+    model_params, _ = losses.split_params(params)
+    embedder = zeroshot.Embedder(self.model, model_params, self.config, mesh=self.mesh)
+    out_dir = None if self.workdir is None else f"{self.workdir}/eval/step_{step}"
+    per = evaluation.run_linear_probe(embedder, self.config, output_dir=out_dir)
+    return {f"linear_probe/{k}": v["acc1"] for k, v in per.items() if "acc1" in v}
+
+
 class Retrieval:
   """MPII validation image<->text recall@1/5/10."""
 

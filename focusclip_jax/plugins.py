@@ -44,6 +44,7 @@ EVALUATORS = {
     "val_loss": "focusclip_jax.evaluators:ValLoss",
     "zeroshot": "focusclip_jax.evaluators:ZeroShot",
     "retrieval": "focusclip_jax.evaluators:Retrieval",
+    "linear_probe": "focusclip_jax.evaluators:LinearProbe",
 }
 
 

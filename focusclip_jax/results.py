@@ -193,14 +193,32 @@ def write_dataset(output_dir: str, name: str, dataset, result, config, *, model_
       title=f"{name} ({model_name}): top-3 predictions")
 
 
+def probe_table(per_dataset, probe) -> str:
+  """Markdown: per dataset the zero-shot score next to the linear probe's top-1 and mean
+  per-class accuracy (or why it was skipped)."""
+  lines = ["| dataset | zero-shot score | linear probe top-1 | linear probe mean per-class | "
+           "L2 | train / test |", "|---|---:|---:|---:|---:|---:|"]
+  for name, p in probe.items():
+    zs = _fmt(per_dataset[name]["score"]) if name in per_dataset else "–"
+    if "skipped" in p:
+      lines.append(f"| {name} | {zs} | skipped: {p['skipped'][:80]} | | | |")
+    else:
+      lines.append(f"| {name} | {zs} | {_fmt(p['acc1'])} | {_fmt(p['mean_per_class_recall'])} "
+                   f"| {p['l2']:g} | {p['num_train']} / {p['num_test']} |")
+  return "\n".join(lines)
+
+
 def write_summary(per_dataset, output_dir: str, model_name: str, checkpoint: str,
-                  alpha: float | None = None) -> dict:
-  """``summary.json`` (scores, chance, the paper's averages) and ``results.md``."""
+                  alpha: float | None = None, probe=None) -> dict:
+  """``summary.json`` (scores, chance, the paper's averages[, the linear probe]) and
+  ``results.md``."""
   scores = {k: v["score"] for k, v in per_dataset.items()}
   chance = {k: v["chance"] for k, v in per_dataset.items()}
   summary = {"model": model_name, "checkpoint": checkpoint, "scores": scores,
              "chance": chance, "averages": all_averages(scores),
              "metrics": per_dataset, "alpha": alpha}
+  if probe is not None:
+    summary["linear_probe"] = probe
   write_json(summary, os.path.join(output_dir, "summary.json"))
   runs = {model_name: scores, "chance": chance}
   runs.update({k: v for k, v in PAPER_TABLE.items() if k != "Simulated random"})
@@ -211,6 +229,11 @@ def write_summary(per_dataset, output_dir: str, model_name: str, checkpoint: str
             "paper). 'chance' is k / #classes; the paper's rows are for reference "
             "(its Stanford40 numbers suffer from a prompt-order bug, see README).\n\n"
             f"{table}\n")
+    if probe is not None:
+      f.write("\n## Linear probe\n\nMultinomial logistic regression on frozen image "
+              "embeddings of each dataset's train split, L2 chosen on a held-out part of it, "
+              "scored on the test split (accuracy in %).\n\n" + probe_table(per_dataset, probe)
+              + "\n")
   return summary
 
 

@@ -146,10 +146,10 @@ def classification_metrics(scores, labels, label_sets, k: int, num_classes: int,
   return out
 
 
-def evaluate_dataset(embedder: Embedder, dataset, *, batch_size: int = 64,
-                     limit: int | None = None) -> DatasetResult:
-  """Zero-shot classification of an ``EvalDataset``."""
-  text = embedder.class_embeddings(dataset.prompts, batch_size)
+def image_embeddings(embedder: Embedder, dataset, *, batch_size: int = 64,
+                     limit: int | None = None) -> np.ndarray:
+  """[N, D] normalised image embeddings of an ``EvalDataset``'s (first ``limit``) examples,
+  the same on every process."""
   gb = embedder.round_batch(batch_size)
   size = embedder.config.model.image.image_size
   n = len(dataset.examples) if limit is None else min(limit, len(dataset.examples))
@@ -157,7 +157,15 @@ def evaluate_dataset(embedder: Embedder, dataset, *, batch_size: int = 64,
       dataset, size, gb, process_index=jax.process_index(),
       process_count=jax.process_count(), limit=limit)]
   # Global batch g holds examples g * gb ... (g + 1) * gb - 1; the padding rows are >= n.
-  scores = np.concatenate(emb)[:n] @ text.T
+  return np.concatenate(emb)[:n]
+
+
+def evaluate_dataset(embedder: Embedder, dataset, *, batch_size: int = 64,
+                     limit: int | None = None) -> DatasetResult:
+  """Zero-shot classification of an ``EvalDataset``."""
+  text = embedder.class_embeddings(dataset.prompts, batch_size)
+  n = len(dataset.examples) if limit is None else min(limit, len(dataset.examples))
+  scores = image_embeddings(embedder, dataset, batch_size=batch_size, limit=limit) @ text.T
   examples = dataset.examples[:n]
   labels = np.asarray([ex.label for ex in examples])
   label_sets = [ex.all_labels for ex in examples]

@@ -55,6 +55,25 @@ def test_aot_compile_tiny_train_step_for_tpu_v5e_2x2(tmp_path):
   assert mem["argument"] > 0 and mem["temp"] > 0 and mem["output"] > 0
   assert mem["peak"] == mem["argument"] + mem["output"] + mem["temp"] - mem["alias"] > 0
   assert "FITS" in proc.stdout and "FLOPs/step" in proc.stdout
+  # The roofline: the larger of compute time at v5e's peak and HBM traffic at its bandwidth.
+  rl = r["roofline"]
+  compute, memory = r["flops_per_chip"] / 197e12, r["bytes_accessed_per_chip"] / 819e9
+  assert rl["roofline_s"] == pytest.approx(max(compute, memory))
+  assert rl["bound"] == ("memory" if memory > compute else "compute")
+  assert r["matmul_precision"] == "default" and "roofline (a lower bound" in proc.stdout
+
+
+def test_roofline_hand_computed():
+  sys.path.insert(0, str(REPO / "benchmarks"))
+  import roofline  # pylint: disable=g-import-not-at-top
+  # A paper step measured on v5e:2x4: 2.03e12 FLOPs and 8.36e10 bytes per chip.
+  r = roofline.estimate(2.03e12, 8.36e10, "v5e", optimal_seconds=-1.0, steps=29_000)
+  assert r["compute_s"] == pytest.approx(2.03e12 / 197e12)  # 10.3 ms
+  assert r["memory_s"] == pytest.approx(8.36e10 / 819e9)  # 102 ms
+  assert r["bound"] == "memory" and r["roofline_s"] == r["memory_s"]
+  assert r["optimal_s"] is None  # a negative compiler estimate is not reported as one
+  assert r["projected_training_s"] == pytest.approx(29_000 * 8.36e10 / 819e9)
+  assert roofline.estimate(1e15, 1e9, "v4")["bound"] == "compute"
 
 
 def test_topology_names_and_max_batch_search():

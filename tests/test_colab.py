@@ -41,3 +41,5 @@ def test_notebook_executes(checkpoint, minilm_dir, tmp_path, monkeypatch):
                                          "reading a book", "playing football", "cooking"}
   assert sum(float(p) for _, p in lines) <= 1.0 + 3e-3
   assert os.path.exists(checkpoint)
+  # The attention view: tiny/8 at 32 px is a 4 x 4 patch grid, each map a distribution.
+  assert "attention maps (rollout): 4 x 4 patches per image, each summing to 1.000" in outputs

@@ -186,6 +186,9 @@ class Attention(nn.Module):
     if mask is not None:
       scores = jnp.where(mask[:, None, None, :], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
+    # Kept only when the caller asks for it (apply(..., mutable=['intermediates'])); a no-op
+    # otherwise: focusclip_jax/attention_maps.py reads it.
+    self.sow("intermediates", "attention_probs", probs)
     probs = Dropout(rate=self.dropout, bits=self.dropout_bits)(probs, deterministic=deterministic)
     out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
     return HeadsProjection((self.num_heads, head_dim, width), "out", self.dtype,
@@ -310,7 +313,7 @@ class TransformerEncoder(StackFields):
     if self.scan:
       stack = nn.scan(
           block_cls,
-          variable_axes={"params": 0},
+          variable_axes={"params": 0, "intermediates": 0},
           split_rngs={"params": True, "dropout": True},
           in_axes=(nn.broadcast, nn.broadcast),
           length=self.depth,

@@ -20,6 +20,18 @@ PAPER_EVALUATIONS = ("kinetics400", "stanford40", "emotic_age", "lagenda_body", 
                      "utkface", "emotic_emotion", "fer2013", "ferplus", "fairface_race")
 
 
+# Linear probe (focusclip_jax/linear_probe.py): (train split, test split) per evaluation, from
+# each dataset's official splits. LAGENDA has none (its readers hold one 'all' split), so it is
+# not probed; UTKFace's are the annotation CSVs the reference's layout has (train.csv next to
+# its val.csv), when present.
+PROBE_SPLITS = {
+    "kinetics400": ("train", "test"), "stanford40": ("train", "test"),
+    "emotic_age": ("train", "test"), "emotic_emotion": ("train", "test"),
+    "utkface": ("train", "val"), "fer2013": ("train", "test"), "ferplus": ("train", "test"),
+    "fairface_race": ("train", "val"), "cub": ("train", "test"),
+}
+
+
 def default_folder(name: str, data_root: str) -> str:
   """Where evaluation ``name`` is looked for: ``data_root/<its folder in plugins.py>``."""
   plugins.check(plugins.EVAL_DATASETS, name, "eval.tasks")
@@ -41,5 +53,5 @@ def load(name: str, data_root: str, *, split: str | None = None, fixed_grammar: 
   return reader(path, **kwargs)
 
 
-__all__ = ["EvalDataset", "Example", "default_folder", "PAPER_EVALUATIONS", "load",
-           "load_class_prompts"]
+__all__ = ["EvalDataset", "Example", "default_folder", "PAPER_EVALUATIONS", "PROBE_SPLITS",
+           "load", "load_class_prompts"]

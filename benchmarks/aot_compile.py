@@ -64,7 +64,8 @@ os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.append(str(REPO / "benchmarks"))  # roofline.py (appended: benchmarks/ holds an
+# input_pipeline.py that must not shadow the package)
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 

@@ -45,3 +45,22 @@ def run_main(*args, env=None, timeout=600):
   import sys  # pylint: disable=g-import-not-at-top
   return subprocess.run([sys.executable, str(REPO / "main.py"), *args], capture_output=True,
                         text=True, cwd=REPO, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def step_setup(config, devices=None, seed: int = 0):
+  """What tests that run the real train step build: (mesh, model, state, jitted step, batch
+  sharding, jitted grad of the loss at a fixed dropout key)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import models  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import optimizer  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import sharding  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import train_state  # pylint: disable=g-import-not-at-top
+  from focusclip_jax import train_step  # pylint: disable=g-import-not-at-top
+  mesh = sharding.create_mesh(config, devices)
+  model = models.build_model(config)
+  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
+  state = train_state.create_state(model, config, tx, mesh, jax.random.key(seed))
+  step = train_step.build_step(model, config, tx, lr, mesh)
+  grad_fn = jax.jit(jax.grad(lambda p, b: train_step.loss_fn(model, config, p, b,
+                                                             jax.random.key(0))[0]))
+  return mesh, model, state, step, sharding.batch_sharding(mesh, config), grad_fn

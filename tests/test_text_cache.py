@@ -12,15 +12,13 @@ from focusclip_jax import checkpointing
 from focusclip_jax import config_lib
 from focusclip_jax import losses as losses_lib
 from focusclip_jax import models
-from focusclip_jax import optimizer
 from focusclip_jax import sharding
 from focusclip_jax import text_cache
 from focusclip_jax import train
-from focusclip_jax import train_state
-from focusclip_jax import train_step
 from input_pipeline import pipeline
 from input_pipeline import synthetic
 from tests.helpers import read_scalars
+from tests.helpers import step_setup
 from tests.helpers import tiny
 
 LOCKED = {"optim.frozen": ("text_tower/.*",), "model.text.dropout": 0.0,
@@ -41,15 +39,8 @@ def _batches(config, n=3):
 def _reference_run(config, batches):
   """The uncached step over ``batches``; also the gradients at the first batch with and
   without the cache. Returns (losses, grads, cached grads, initial params, final params)."""
-  mesh = sharding.create_mesh(config)
-  model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
-  state = train_state.create_state(model, config, tx, mesh, jax.random.key(config.seed))
+  mesh, model, state, step, bsh, grad_fn = step_setup(config, seed=config.seed)
   init = jax.device_get(state.params)
-  step = train_step.build_step(model, config, tx, lr, mesh)
-  bsh = sharding.batch_sharding(mesh, config)
-  grad_fn = jax.jit(jax.grad(lambda p, b: train_step.loss_fn(model, config, p, b,
-                                                             jax.random.key(0))[0]))
   losses = []
   with sharding.mesh_context(mesh, config):
     first = batch_spec.model_inputs(batches[0], focus=True)

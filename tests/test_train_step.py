@@ -14,6 +14,7 @@ from focusclip_jax import sharding
 from focusclip_jax import train_state
 from focusclip_jax import train_step
 from input_pipeline import synthetic
+from tests.helpers import step_setup
 from tests.helpers import tiny
 
 
@@ -25,14 +26,7 @@ def _batches(config, n=3):
 
 def _run(config, devices, batches):
   """3 steps on a mesh over ``devices``; returns (losses, grads at step 0, final params)."""
-  mesh = sharding.create_mesh(config, devices)
-  model = models.build_model(config)
-  tx, lr = optimizer.build(config, train_state.abstract_train_params(model, config), 100)
-  state = train_state.create_state(model, config, tx, mesh, jax.random.key(0))
-  step = train_step.build_step(model, config, tx, lr, mesh)
-  bsh = sharding.batch_sharding(mesh, config)
-  grad_fn = jax.jit(jax.grad(lambda p, b: train_step.loss_fn(model, config, p, b,
-                                                             jax.random.key(0))[0]))
+  mesh, _, state, step, bsh, grad_fn = step_setup(config, devices)
   losses = []
   with sharding.mesh_context(mesh, config):
     grads = jax.device_get(grad_fn(state.params, sharding.make_global_batch(batches[0], bsh)))

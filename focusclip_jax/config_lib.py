@@ -173,6 +173,11 @@ def base_config() -> ml_collections.ConfigDict:
   # devices, and the step reads it instead of running the tower (focusclip_jax/text_cache.py;
   # single process). False: the tower runs in every step (the reference).
   c.train.cache_text_features = False
+  # > 0: contrastive-correct gradient accumulation (focusclip_jax/grad_cache.py): the global
+  # batch runs in micro-batches of this size (a divisor of train.batch_size and a multiple of
+  # the number of batch shards) with the same loss and gradients as in one pass, for one more
+  # forward pass. 0: one pass (the reference).
+  c.train.microbatch_size = 0
 
   # ---------------------------------------------------------------- data
   c.data = ml_collections.ConfigDict()
@@ -467,6 +472,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "train.keep_checkpoints": _positive,
     "train.max_nonfinite_steps": _positive,
     "train.dropout_rng": _choice(*train_step.DROPOUT_RNG_IMPLS),
+    "train.microbatch_size": _non_negative,
     "data.dataset": _plugin(plugins.SOURCES),
     "data.heatmap_mode": _choice_in("input_pipeline.heatmaps:MODES"),
     "data.synthetic_examples": _positive,
@@ -524,6 +530,18 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       problems.append(
           "config.train.cache_text_features needs a deterministic text tower: set "
           "config.model.text.dropout and config.model.text.attention_dropout to 0")
+    micro = config.train.microbatch_size
+    if micro and config.train.batch_size % micro:
+      problems.append(
+          f"config.train.microbatch_size = {micro} does not divide config.train.batch_size = "
+          f"{config.train.batch_size}")
+    dropout = any(config.model[t][k] for t in ("image", "text")
+                  for k in ("dropout", "attention_dropout"))
+    if micro and dropout and config.train.dropout_rng != "threefry2x32":
+      problems.append(
+          "config.train.microbatch_size > 0 with dropout needs config.train.dropout_rng = "
+          "'threefry2x32' (a micro-batch draws its rows' masks of the whole batch, which rbg "
+          "keys cannot do)")
     if config.model.focus.alpha_param == "sigmoid" and not 0 < config.model.focus.alpha_init < 1:
       problems.append("config.model.focus.alpha_init must be in (0, 1) with alpha_param='sigmoid'")
   if problems:

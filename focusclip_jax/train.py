@@ -164,6 +164,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
     raise config_lib.ConfigError(
         f"config.train.batch_size {config.train.batch_size} is not divisible by the {divisor} "
         f"devices of the batch mesh axes {sharding_lib.batch_axes(config)}")
+  if config.train.microbatch_size % divisor:
+    raise config_lib.ConfigError(
+        f"config.train.microbatch_size {config.train.microbatch_size} is not divisible by the "
+        f"{divisor} devices of the batch mesh axes {sharding_lib.batch_axes(config)} (each "
+        "micro-batch is split over them)")
   model = models.build_model(config)
   if datasets is None:
     datasets = pipeline.create_datasets(config)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from focusclip_jax import grad_cache
 from focusclip_jax import losses
 from focusclip_jax import models
 from focusclip_jax import optimizer
@@ -24,17 +25,53 @@ from focusclip_jax.train_state import TrainState
 DROPOUT_RNG_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
 
 
-def loss_fn(model, config, params, batch, rng, train: bool = True):
-  """(loss, metrics) of the configured objective on a batch (traced at the configured matmul
-  precision)."""
+def embed(model, config, params, batch, rng, train: bool = True, **rows):
+  """The embeddings {'image', 'text'[, 'focus']} of a batch (``rows``: see
+  ``FocusCLIP.__call__``), traced at the configured matmul precision."""
+  model_params, _ = losses.split_params(params)
+  with models.matmul_precision(config):
+    return models.apply_batch(model, {"params": model_params}, batch, train=train,
+                              rngs={"dropout": rng} if train else None, **rows)
+
+
+def objective(model, config, params, embeddings):
+  """(loss, metrics) of the configured objective on a batch's embeddings."""
   model_params, loss_params = losses.split_params(params)
   with models.matmul_precision(config):
-    emb = models.apply_batch(model, {"params": model_params}, batch, train=train,
-                             rngs={"dropout": rng} if train else None)
-    loss, metrics = losses.objective(emb, loss_params, config)
+    loss, metrics = losses.objective(embeddings, loss_params, config)
   if model.focus:
     metrics["alpha"] = model.apply({"params": model_params}, method=model.effective_alpha)
   return loss, metrics
+
+
+def loss_fn(model, config, params, batch, rng, train: bool = True):
+  """(loss, metrics) of the configured objective on a batch."""
+  return objective(model, config, params, embed(model, config, params, batch, rng, train))
+
+
+def accumulated_value_and_grad(model, config, params, batch, rng, prepare=lambda p: p):
+  """``jax.value_and_grad(loss_fn, has_aux=True)`` computed in micro-batches of
+  ``config.train.microbatch_size`` (focusclip_jax/grad_cache.py): the same loss, metrics and
+  gradients, with the activations of one micro-batch at a time. ``prepare`` maps the
+  parameters before use (e.g. stops the gradient of frozen ones)."""
+  num_rows = jax.tree.leaves(batch)[0].shape[0]
+  if num_rows % config.train.microbatch_size:
+    raise ValueError(f"a global batch of {num_rows} does not split into micro-batches of "
+                     f"config.train.microbatch_size={config.train.microbatch_size}")
+  if model.focus:
+    # The control heatmaps are a function of the whole batch: chosen before the split.
+    batch = dict(batch, heatmap=models.control_heatmaps(batch["heatmap"],
+                                                        model.heatmap_source))
+
+  def embed_fn(params, microbatch, rows):
+    return embed(model, config, prepare(params), microbatch, rng, rows=rows,
+                 num_rows=num_rows)
+
+  def loss_of(params, embeddings):
+    return objective(model, config, prepare(params), embeddings)
+
+  return grad_cache.value_and_grad(embed_fn, loss_of, params, batch,
+                                   num_rows // config.train.microbatch_size)
 
 
 def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.GradientTransformation,
@@ -48,15 +85,19 @@ def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.Gradient
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(base_rng, state.step)
 
-    def objective(params):
-      if frozen is not None:
-        # Frozen parameters get no update anyway; stopping their gradient lets XLA drop
-        # their backward pass (e.g. a locked text tower costs a forward pass only).
-        params = jax.tree.map(lambda p, f: jax.lax.stop_gradient(p) if f else p, params,
-                              frozen)
-      return loss_fn(model, config, params, batch, rng)
+    def prepare(params):
+      if frozen is None:
+        return params
+      # Frozen parameters get no update anyway; stopping their gradient lets XLA drop
+      # their backward pass (e.g. a locked text tower costs a forward pass only).
+      return jax.tree.map(lambda p, f: jax.lax.stop_gradient(p) if f else p, params, frozen)
 
-    (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+    if config.train.microbatch_size:
+      (loss, metrics), grads = accumulated_value_and_grad(model, config, state.params, batch,
+                                                          rng, prepare)
+    else:
+      (loss, metrics), grads = jax.value_and_grad(
+          lambda p: loss_fn(model, config, prepare(p), batch, rng), has_aux=True)(state.params)
     grad_norm = optimizer.global_norm(grads)
     # The candidate update's finiteness is part of the decision: a finite gradient can still
     # give a non-finite update (a learning rate or optimizer state that overflows). Its norm

@@ -11,4 +11,5 @@ from focusclip_jax.models.factory import init_params
 from focusclip_jax.models.factory import logical_axes
 from focusclip_jax.models.factory import matmul_precision
 from focusclip_jax.models.focusclip import FocusCLIP
+from focusclip_jax.models.focusclip import control_heatmaps
 from focusclip_jax.models.vit import ViT

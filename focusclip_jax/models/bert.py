@@ -64,7 +64,8 @@ class BERT(layers.StackFields):
   pooling: str = "mean_all"
 
   @nn.compact
-  def __call__(self, ids, mask, train: bool = False, token_type_ids=None):
+  def __call__(self, ids, mask, train: bool = False, token_type_ids=None, rows=None):
+    """``rows``: the global batch rows of ``ids`` (layers.Dropout)."""
     if self.pooling not in POOLINGS:
       raise ValueError(f"pooling {self.pooling!r} unknown; choose one of {POOLINGS}")
     seq_len = ids.shape[1]
@@ -94,6 +95,6 @@ class BERT(layers.StackFields):
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "embeddings_ln")(x)
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
-    x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
-    x = layers.tower_encoder(self, pre_norm=False)(x, mask.astype(bool), not train)
+    x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, not train, rows)
+    x = layers.tower_encoder(self, pre_norm=False)(x, mask.astype(bool), not train, rows)
     return pool_tokens(x, mask, self.pooling), x

@@ -75,8 +75,8 @@ class ConvNet(nn.Module):
     return self.channels[-1]
 
   @nn.compact
-  def __call__(self, images, train: bool = False):
-    del train  # no dropout or batch statistics
+  def __call__(self, images, train: bool = False, rows=None):
+    del train, rows  # no dropout or batch statistics
     x = images.astype(self.dtype)
     for i, c in enumerate(self.channels):
       for j in range(self.convs_per_stage):

@@ -102,10 +102,13 @@ def _forward_args(model: FocusCLIP, batch):
   return args, {"text_features": inputs.get(batch_spec.FEATURES_KEY)}
 
 
-def apply_batch(model: FocusCLIP, variables, batch, train: bool = False, rngs=None):
-  """The training forward on a batch dict -> {'image', 'text'[, 'focus']} embeddings."""
+def apply_batch(model: FocusCLIP, variables, batch, train: bool = False, rngs=None,
+                rows=None, num_rows=None):
+  """The training forward on a batch dict -> {'image', 'text'[, 'focus']} embeddings
+  (``rows``/``num_rows``: a micro-batch of a larger batch, see ``FocusCLIP.__call__``)."""
   args, kwargs = _forward_args(model, batch)
-  return model.apply(variables, *args, train=train, rngs=rngs, **kwargs)
+  return model.apply(variables, *args, train=train, rngs=rngs, rows=rows, num_rows=num_rows,
+                     **kwargs)
 
 
 def init_boxed(model: FocusCLIP, config: ml_collections.ConfigDict, rng):

@@ -123,60 +123,67 @@ class FocusCLIP(nn.Module):
       images = (images - 0.5) / 0.5
     return images
 
-  def _image_embed(self, tower, proj, images, train):
-    pooled, _ = tower(self._prepare(images), train=train)
+  def _image_embed(self, tower, proj, images, train, rows=None):
+    pooled, _ = tower(self._prepare(images), train=train, rows=rows)
     return proj(pooled).astype(jnp.float32)
 
-  def encode_image(self, images, train: bool = False):
+  def encode_image(self, images, train: bool = False, rows=None):
     """images [B,H,W,3] float in [0,1] -> image embeddings [B, embed_dim] (not normalised)."""
-    return self._image_embed(self.image_tower, self.image_proj, images, train)
+    return self._image_embed(self.image_tower, self.image_proj, images, train, rows)
 
-  def encode_text(self, ids, mask, train: bool = False):
+  def encode_text(self, ids, mask, train: bool = False, rows=None):
     """ids, mask [B,L] -> text embeddings [B, embed_dim] (not normalised)."""
-    return self.project_text(self.text_features(ids, mask, train=train))
+    return self.project_text(self.text_features(ids, mask, train=train, rows=rows))
 
-  def text_features(self, ids, mask, train: bool = False):
+  def text_features(self, ids, mask, train: bool = False, rows=None):
     """ids, mask [B,L] -> the text tower's pooled output [B, text width] (before text_proj)."""
-    pooled, _ = self.text_tower(ids, mask, train=train)
+    pooled, _ = self.text_tower(ids, mask, train=train, rows=rows)
     return pooled
 
   def project_text(self, features):
     """Pooled text-tower output [B, text width] -> text embeddings [B, embed_dim]."""
     return self.text_proj(features).astype(jnp.float32)
 
-  def encode_focus(self, images, heatmaps, train: bool = False):
+  def encode_focus(self, images, heatmaps, train: bool = False, rows=None):
     """Embeddings of the highlighted view (training-time branch)."""
     highlighted = self.highlight(images, heatmaps)
     if self.shared_encoder:
-      return self._image_embed(self.image_tower, self.image_proj, highlighted, train)
-    return self._image_embed(self.focus_tower, self.focus_proj, highlighted, train)
+      return self._image_embed(self.image_tower, self.image_proj, highlighted, train, rows)
+    return self._image_embed(self.focus_tower, self.focus_proj, highlighted, train, rows)
 
   # ---- the training forward --------------------------------------------------------------
 
   def __call__(self, images, text_ids, text_mask, heatmaps=None, train: bool = False,
-               text_features=None):
+               text_features=None, rows=None, num_rows=None):
     """Returns {'image': e_I, 'text': e_T[, 'focus': e_H]} (fp32, not normalised).
 
     ``text_features``: the text tower's pooled output, precomputed (a locked text tower,
     ``config.train.cache_text_features``); ``text_ids``/``text_mask`` are then not read.
+    ``rows``/``num_rows``: this batch is the rows ``rows`` (int [B]) of a global batch of
+    ``num_rows`` examples whose heatmaps the caller has already passed through
+    ``control_heatmaps`` (a micro-batch, focusclip_jax/grad_cache.py): dropout then draws the
+    masks those rows get in the global batch's forward.
     """
     if text_features is None:
-      out = {"text": self.encode_text(text_ids, text_mask, train=train)}
+      out = {"text": self.encode_text(text_ids, text_mask, train=train, rows=rows)}
     else:
       out = {"text": self.project_text(text_features)}
     if not self.focus:
-      out["image"] = self.encode_image(images, train=train)
+      out["image"] = self.encode_image(images, train=train, rows=rows)
       return out
     if heatmaps is None:
       raise ValueError("FocusCLIP with focus=True needs heatmaps for the training forward")
-    heatmaps = control_heatmaps(heatmaps, self.heatmap_source)
+    if rows is None:
+      heatmaps = control_heatmaps(heatmaps, self.heatmap_source)
     if self.shared_encoder and self.fused_pass:
-      # One 2B pass through the shared tower: [raw; highlighted].
+      # One 2B pass through the shared tower: [raw; highlighted] (highlighted example i is
+      # row num_rows + i of the global batch's fused pass).
       both = jnp.concatenate(
           [images.astype(jnp.float32), self.highlight(images, heatmaps)], axis=0)
-      emb = self._image_embed(self.image_tower, self.image_proj, both, train)
+      both_rows = None if rows is None else jnp.concatenate([rows, rows + num_rows])
+      emb = self._image_embed(self.image_tower, self.image_proj, both, train, both_rows)
       out["image"], out["focus"] = jnp.split(emb, 2, axis=0)
     else:
-      out["image"] = self.encode_image(images, train=train)
-      out["focus"] = self.encode_focus(images, heatmaps, train=train)
+      out["image"] = self.encode_image(images, train=train, rows=rows)
+      out["focus"] = self.encode_focus(images, heatmaps, train=train, rows=rows)
     return out

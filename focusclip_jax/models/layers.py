@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.extend.random
 import jax.numpy as jnp
 import numpy as np
 
@@ -92,13 +94,19 @@ class Dropout(nn.Module):
   number of processes and devices. Dropout over BERT's attention maps is most of
   the random numbers of the paper step (151M per step at batch 4), so halving the random-number
   work is visible in the step time (BENCHMARKS.md, "Train step (CPU)").
+
+  ``rows``: the rows of a larger array that ``x`` holds (int [x.shape[0]], the global row of
+  each of its rows). The decisions are then those the same key makes for the array of all
+  rows, computed for these rows only (threefry keys; see ``bits_at_rows``): a micro-batch of
+  the gradient-accumulated step (focusclip_jax/grad_cache.py) gets exactly the masks its
+  examples get in the unaccumulated step.
   """
 
   rate: float
   bits: int = 32
 
   @nn.compact
-  def __call__(self, x, deterministic: bool):
+  def __call__(self, x, deterministic: bool, rows=None):
     if self.bits not in DROPOUT_BITS:
       raise ValueError(f"dropout bits {self.bits} unsupported; choose one of {DROPOUT_BITS}")
     if deterministic or self.rate == 0.0:
@@ -108,7 +116,10 @@ class Dropout(nn.Module):
     rng = self.make_rng("dropout")
     if self.bits == 32:
       keep_prob = 1.0 - self.rate
-      keep = jax.random.bernoulli(rng, keep_prob, x.shape)
+      if rows is None:
+        keep = jax.random.bernoulli(rng, keep_prob, x.shape)
+      else:
+        keep = uniform_from_bits(bits_at_rows(rng, x.shape, rows)) < np.float32(keep_prob)
     else:
       threshold = int(round((1.0 - self.rate) * 65536))
       if threshold >= 65536:
@@ -116,11 +127,56 @@ class Dropout(nn.Module):
       threshold = max(threshold, 1)
       keep_prob = threshold / 65536
       last = x.shape[-1]
-      words = jax.random.bits(rng, x.shape[:-1] + ((last + 1) // 2,), jnp.uint32)
+      words_shape = x.shape[:-1] + ((last + 1) // 2,)
+      words = (jax.random.bits(rng, words_shape, jnp.uint32) if rows is None
+               else bits_at_rows(rng, words_shape, rows))
       halves = jax.lax.bitcast_convert_type(words, jnp.uint16)  # [..., ceil(last/2), 2]
       halves = halves.reshape(x.shape[:-1] + (2 * ((last + 1) // 2),))[..., :last]
       keep = halves < np.uint16(threshold)
     return jnp.where(keep, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros((), x.dtype))
+
+
+def bits_at_rows(key, shape, rows):
+  """``jax.random.bits(key, (N,) + shape[1:], uint32)[rows]`` for a threefry key, computed
+  for those rows only (N > max(rows); ``shape[0] == len(rows)``).
+
+  With partitionable threefry (JAX's default) element n of the row-major flattened array gets
+  the bits ``h ^ l`` of ``(h, l) = threefry2x32(key, n)`` with n a 64-bit counter; here
+  n = row * prod(shape[1:]) + offset, its high and low 32-bit words built exactly in uint32
+  arithmetic (16-bit limbs). tests/test_grad_cache.py checks it against ``jax.random.bits``.
+  """
+  impl = str(jax.random.key_impl(key))
+  if impl != "threefry2x32":
+    raise ValueError(
+        f"dropout masks of a slice of the batch need a threefry2x32 key, not {impl} (rbg "
+        "generates a whole array at once); set config.train.dropout_rng='threefry2x32'")
+  per_row = math.prod(shape[1:])
+  if per_row >= 2**32:
+    raise ValueError(f"rows of {per_row} elements exceed the 32-bit offset of bits_at_rows")
+  u32 = functools.partial(jnp.asarray, dtype=jnp.uint32)
+  row = u32(rows)
+  a_lo, a_hi = row & u32(0xFFFF), row >> u32(16)
+  b_lo, b_hi = u32(per_row & 0xFFFF), u32(per_row >> 16)
+  p0, p1, p2, p3 = a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi  # each < 2**32
+  mid = (p0 >> u32(16)) + (p1 & u32(0xFFFF)) + (p2 & u32(0xFFFF))
+  start_lo = (p0 & u32(0xFFFF)) | (mid << u32(16))
+  start_hi = p3 + (p1 >> u32(16)) + (p2 >> u32(16)) + (mid >> u32(16))
+  expand = (-1,) + (1,) * (len(shape) - 1)
+  start_lo, start_hi = start_lo.reshape(expand), start_hi.reshape(expand)
+  offset = jax.lax.iota(jnp.uint32, per_row).reshape((1,) + tuple(shape[1:]))
+  lo = start_lo + offset  # wraps modulo 2**32; the carry goes to the high word
+  hi = start_hi + (lo < start_lo).astype(jnp.uint32)
+  data = jax.random.key_data(key)
+  b1, b2 = jax.extend.random.threefry2x32_p.bind(data[0], data[1], hi, lo)
+  return b1 ^ b2
+
+
+def uniform_from_bits(bits):
+  """float32 uniforms in [0, 1) from uint32 bits, as ``jax.random.uniform`` makes them (the
+  23 high bits as the mantissa of a float in [1, 2), minus 1)."""
+  one = np.array(1.0, np.float32).view(np.uint32)
+  floats = jax.lax.bitcast_convert_type((bits >> np.uint32(9)) | one, jnp.float32) - 1.0
+  return jnp.maximum(floats, 0.0)
 
 
 class HeadsProjection(nn.Module):
@@ -166,7 +222,7 @@ class Attention(nn.Module):
   kv_length: int = 0
 
   @nn.compact
-  def __call__(self, x, mask=None, deterministic: bool = True):
+  def __call__(self, x, mask=None, deterministic: bool = True, rows=None):
     width = x.shape[-1]
     if width % self.num_heads:
       raise ValueError(f"width {width} is not divisible by num_heads {self.num_heads}")
@@ -189,7 +245,7 @@ class Attention(nn.Module):
     # Kept only when the caller asks for it (apply(..., mutable=['intermediates'])); a no-op
     # otherwise: focusclip_jax/attention_maps.py reads it.
     self.sow("intermediates", "attention_probs", probs)
-    probs = Dropout(rate=self.dropout, bits=self.dropout_bits)(probs, deterministic=deterministic)
+    probs = Dropout(rate=self.dropout, bits=self.dropout_bits)(probs, deterministic, rows)
     out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
     return HeadsProjection((self.num_heads, head_dim, width), "out", self.dtype,
                            self.param_dtype, name="out")(out)
@@ -268,18 +324,19 @@ class EncoderBlock(BlockFields):
   pre_norm: bool = True
 
   @nn.compact
-  def __call__(self, x, mask, deterministic: bool):
+  def __call__(self, x, mask, deterministic: bool, rows=None):
     ln = functools.partial(layer_norm, self.ln_eps, self.dtype, self.param_dtype)
     attn = Attention(self.num_heads, self.attention_dropout, self.dtype, self.param_dtype,
                      dropout_bits=self.dropout_bits, kv_length=self.kv_length, name="attn")
     mlp = MlpBlock(self.mlp_dim, self.dtype, self.param_dtype, name="mlp")
-    drop = Dropout(rate=self.dropout, bits=self.dropout_bits)
+    dropout = Dropout(rate=self.dropout, bits=self.dropout_bits)
+    drop = lambda y: dropout(y, deterministic, rows)  # pylint: disable=unnecessary-lambda-assignment
     if self.pre_norm:
-      x = x + drop(attn(ln(name="ln_attn")(x), mask, deterministic), deterministic=deterministic)
-      x = x + drop(mlp(ln(name="ln_mlp")(x)), deterministic=deterministic)
+      x = x + drop(attn(ln(name="ln_attn")(x), mask, deterministic, rows))
+      x = x + drop(mlp(ln(name="ln_mlp")(x)))
     else:
-      x = ln(name="ln_attn")(x + drop(attn(x, mask, deterministic), deterministic=deterministic))
-      x = ln(name="ln_mlp")(x + drop(mlp(x), deterministic=deterministic))
+      x = ln(name="ln_attn")(x + drop(attn(x, mask, deterministic, rows)))
+      x = ln(name="ln_mlp")(x + drop(mlp(x)))
     x = nn.with_logical_constraint(x, ACT_AXES)
     return x, None
 
@@ -295,7 +352,7 @@ class TransformerEncoder(StackFields):
   pre_norm: bool = True
 
   @nn.compact
-  def __call__(self, x, mask=None, deterministic: bool = True):
+  def __call__(self, x, mask=None, deterministic: bool = True, rows=None):
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(
           f"remat_policy {self.remat_policy!r} unknown; choose one of {sorted(REMAT_POLICIES)}")
@@ -306,7 +363,7 @@ class TransformerEncoder(StackFields):
           EncoderBlock,
           policy=None if policy == "full" else policy,
           prevent_cse=not self.scan,
-          static_argnums=(3,),  # (self, x, mask, deterministic)
+          static_argnums=(3,),  # (self, x, mask, deterministic, rows)
       )
     kwargs = dict(_fields_of(self, BlockFields), pre_norm=self.pre_norm)
     x = nn.with_logical_constraint(x, ACT_AXES)
@@ -315,14 +372,14 @@ class TransformerEncoder(StackFields):
           block_cls,
           variable_axes={"params": 0, "intermediates": 0},
           split_rngs={"params": True, "dropout": True},
-          in_axes=(nn.broadcast, nn.broadcast),
+          in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),
           length=self.depth,
           metadata_params={nn.PARTITION_NAME: "layers"},
       )
-      x, _ = stack(name="layers", **kwargs)(x, mask, deterministic)
+      x, _ = stack(name="layers", **kwargs)(x, mask, deterministic, rows)
     else:
       for i in range(self.depth):
-        x, _ = block_cls(name=f"block_{i}", **kwargs)(x, mask, deterministic)
+        x, _ = block_cls(name=f"block_{i}", **kwargs)(x, mask, deterministic, rows)
     return x
 
 

@@ -80,7 +80,8 @@ class ViT(layers.StackFields):
   pool: str = "token"
 
   @nn.compact
-  def __call__(self, images, train: bool = False):
+  def __call__(self, images, train: bool = False, rows=None):
+    """``rows``: the global batch rows of ``images`` (layers.Dropout)."""
     if self.pool not in POOLS:
       raise ValueError(f"pool {self.pool!r} unknown; choose one of {POOLS}")
     p = self.patch_size
@@ -110,8 +111,8 @@ class ViT(layers.StackFields):
     x = jnp.concatenate([jnp.broadcast_to(cls.astype(self.dtype), (b, 1, d)), x], axis=1)
     x = x + posemb[0].astype(self.dtype)  # broadcast over the batch
     x = nn.with_logical_constraint(x, layers.ACT_AXES)
-    x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, deterministic=not train)
-    x = layers.tower_encoder(self, pre_norm=True)(x, None, not train)
+    x = layers.Dropout(rate=self.dropout, bits=self.dropout_bits)(x, not train, rows)
+    x = layers.tower_encoder(self, pre_norm=True)(x, None, not train, rows)
     x = layers.layer_norm(self.ln_eps, self.dtype, self.param_dtype, "encoder_norm")(x)
     pooled = x[:, 0] if self.pool == "token" else jnp.mean(x[:, 1:], axis=1)
     return pooled, x

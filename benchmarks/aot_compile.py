@@ -218,7 +218,11 @@ class Compiler:
     out["matmul_precision"] = self.config.model.matmul_precision
     # cost_analysis() counts a while loop's body once: with nn.scan over the layers the FLOPs
     # are those of one layer per tower (plus the rest), not the step's.
-    out["flops_undercounted"] = bool(self.config.model.scan_layers)
+    # So does a gradient-accumulation loop (train.microbatch_size, focusclip_jax/grad_cache.py):
+    # one micro-batch's forward and backward are counted, not all of them.
+    out["microbatch_size"] = self.config.train.microbatch_size
+    out["flops_undercounted"] = bool(self.config.model.scan_layers) or bool(
+        self.config.train.microbatch_size and not self.config.train.microbatch_unroll)
     if mem is None:
       out["fits"] = None
       return out
@@ -362,10 +366,10 @@ def report(r: dict, topo: Topology) -> str:
         f"{'n/a' if rl['optimal_s'] is None else format(rl['optimal_s'] * 1e3, '.1f') + ' ms'}; "
         f"matmul precision {r.get('matmul_precision')}")
   if r.get("flops_undercounted"):
-    lines.append("WARNING: model.scan_layers=True: XLA's cost analysis counts a scanned layer "
-                 "stack's loop body once, not once per layer, so these FLOPs are far too low; "
-                 "compile with scan_layers=False for FLOPs (and for memory: scanned layers keep "
-                 "different buffers).")
+    lines.append("WARNING: a loop (model.scan_layers=True, or the micro-batch loop of "
+                 "train.microbatch_size): XLA's cost analysis counts a loop body once, not once "
+                 "per iteration, so these FLOPs, bytes and the roofline are far too low (memory "
+                 "is right); compile with scan_layers=False and without accumulation for them.")
   return "\n".join(lines)
 
 

@@ -178,6 +178,10 @@ def base_config() -> ml_collections.ConfigDict:
   # the number of batch shards) with the same loss and gradients as in one pass, for one more
   # forward pass. 0: one pass (the reference).
   c.train.microbatch_size = 0
+  # The loops over the micro-batches unrolled: no memory bound (the compiler may overlap the
+  # micro-batches), but XLA:CPU runs convolution gradients inside a loop several times slower
+  # (BENCHMARKS.md). False (a lax.scan loop) is what bounds the memory on TPU / GPU.
+  c.train.microbatch_unroll = False
 
   # ---------------------------------------------------------------- data
   c.data = ml_collections.ConfigDict()
@@ -472,7 +476,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "train.keep_checkpoints": _positive,
     "train.max_nonfinite_steps": _positive,
     "train.dropout_rng": _choice(*train_step.DROPOUT_RNG_IMPLS),
-    "train.microbatch_size": _non_negative,
+    "train.microbatch_size": _non_negative_int,
+    "train.microbatch_unroll": _choice(True, False),
     "data.dataset": _plugin(plugins.SOURCES),
     "data.heatmap_mode": _choice_in("input_pipeline.heatmaps:MODES"),
     "data.synthetic_examples": _positive,

@@ -53,13 +53,17 @@ def merge(x):
 
 def value_and_grad(embed_fn: Callable[[PyTree, PyTree, jax.Array], PyTree],
                    loss_fn: Callable[[PyTree, PyTree], tuple[jax.Array, Any]],
-                   params: PyTree, batch: PyTree, num_microbatches: int):
+                   params: PyTree, batch: PyTree, num_microbatches: int, unroll: bool = False):
   """((loss, aux), grads) of ``loss_fn(params, embed_fn(params, batch, rows))``.
 
   ``embed_fn(params, microbatch, rows)``: the embeddings (a pytree of [b, ...] arrays) of a
   micro-batch holding the batch rows ``rows`` (int32 [b]); it must compute exactly those
   rows of the whole batch's embeddings. ``loss_fn(params, embeddings)``: (scalar, aux) on the
-  whole batch's embeddings. Gradients have the parameters' dtypes.
+  whole batch's embeddings. Gradients have the parameters' dtypes. ``unroll``: the two loops
+  over the micro-batches unrolled (``lax.scan(unroll=True)``): the compiler may then schedule
+  the micro-batches' work together, so the memory bound is no longer guaranteed
+  (``config.train.microbatch_unroll``; on XLA:CPU a loop runs convolution gradients several
+  times slower, BENCHMARKS.md).
   """
   micro = jax.tree.map(lambda x: split(x, num_microbatches), batch)
   batch_size = jax.tree.leaves(batch)[0].shape[0]
@@ -69,7 +73,7 @@ def value_and_grad(embed_fn: Callable[[PyTree, PyTree, jax.Array], PyTree],
     mb, r = xs
     return None, jax.lax.stop_gradient(embed_fn(params, mb, r))
 
-  _, emb = jax.lax.scan(forward, None, (micro, rows))
+  _, emb = jax.lax.scan(forward, None, (micro, rows), unroll=unroll)
   emb = jax.tree.map(merge, emb)
   (loss, aux), (loss_grads, emb_grads) = jax.value_and_grad(
       loss_fn, argnums=(0, 1), has_aux=True)(params, emb)
@@ -82,7 +86,7 @@ def value_and_grad(embed_fn: Callable[[PyTree, PyTree, jax.Array], PyTree],
     return jax.tree.map(lambda a, g: a + g.astype(jnp.float32), acc, grads), None
 
   acc = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), params)
-  acc, _ = jax.lax.scan(backward, acc, (micro, rows, emb_grads))
+  acc, _ = jax.lax.scan(backward, acc, (micro, rows, emb_grads), unroll=unroll)
   grads = jax.tree.map(lambda a, g, p: (a + g.astype(jnp.float32)).astype(p.dtype),
                        acc, loss_grads, params)
   return (loss, aux), grads

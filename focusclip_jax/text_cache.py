@@ -36,8 +36,8 @@ from focusclip_jax import train_state
 
 
 def check_locked(model, config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError unless the text tower is locked (all frozen, no dropout) and the run
-  is a single process."""
+  """Raises ConfigError unless every text-tower parameter is frozen and the run is a single
+  process (config_lib.validate refuses text dropout with the cache)."""
   frozen = optimizer.frozen_mask(train_state.abstract_train_params(model, config), config)
   frozen_model, _ = losses.split_params(frozen)
   paths = optimizer.param_paths(frozen_model["text_tower"])
@@ -49,10 +49,6 @@ def check_locked(model, config: ml_collections.ConfigDict) -> None:
         f"config.train.cache_text_features needs a locked text tower, but {len(trainable)} "
         f"text-tower parameters are trainable (e.g. {trainable[0]}); add 'text_tower/.*' to "
         "config.optim.frozen or set config.train.cache_text_features = False")
-  if config.model.text.dropout or config.model.text.attention_dropout:
-    raise config_lib.ConfigError(
-        "config.train.cache_text_features needs config.model.text.dropout = "
-        "config.model.text.attention_dropout = 0")
   if jax.process_count() > 1:
     raise config_lib.ConfigError(
         "config.train.cache_text_features works in a single process (this run has "

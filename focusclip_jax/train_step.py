@@ -71,7 +71,8 @@ def accumulated_value_and_grad(model, config, params, batch, rng, prepare=lambda
     return objective(model, config, prepare(params), embeddings)
 
   return grad_cache.value_and_grad(embed_fn, loss_of, params, batch,
-                                   num_rows // config.train.microbatch_size)
+                                   num_rows // config.train.microbatch_size,
+                                   unroll=config.train.microbatch_unroll)
 
 
 def make_train_step(model, config: ml_collections.ConfigDict, tx: optax.GradientTransformation,

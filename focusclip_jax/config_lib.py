@@ -162,6 +162,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every_steps = 1000
   c.train.keep_checkpoints = 3  # latest K ...
   c.train.keep_every_steps = 0  # ... plus every M-th step (0: none)
+  # A replicated array is saved in slices by all its replicas only if each slice has at least
+  # this many bytes; smaller ones are written whole by one replica (focusclip_jax/checkpointing.py).
+  c.train.checkpoint_min_replica_slice_bytes = 1 << 20
   c.train.eval_every_steps = 0  # 0: evaluate at the end only
   c.train.max_nonfinite_steps = 5  # stop after this many non-finite steps in a row
   c.train.profile_steps = 0  # steps to trace with the profiler after warm-up (0: off)
@@ -474,6 +477,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "train.log_every_steps": _positive,
     "train.checkpoint_every_steps": _positive,
     "train.keep_checkpoints": _positive,
+    "train.checkpoint_min_replica_slice_bytes": _non_negative_int,
     "train.max_nonfinite_steps": _positive,
     "train.dropout_rng": _choice(*train_step.DROPOUT_RNG_IMPLS),
     "train.microbatch_size": _non_negative_int,

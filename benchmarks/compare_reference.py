@@ -28,18 +28,16 @@ part of the step time either way). Needs PyTorch (``pip install torch==2.13.0``,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import side_by_side  # pylint: disable=wrong-import-position  # noqa: E402
 from focusclip_jax import jsonio  # pylint: disable=wrong-import-position  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BUCKETS = "(128, 256, 384, 512)"
 # name -> (train_step.py arguments, torch_reference_step.py arguments)
 SETTINGS = {
@@ -54,15 +52,6 @@ SETTINGS = {
 }
 
 
-def _run(script: str, args: list[str], env: dict, out: str) -> dict:
-  cmd = [sys.executable, os.path.join(HERE, script), *args, "--json", out]
-  proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-  if proc.returncode:
-    raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-  with open(out) as f:
-    return json.load(f)
-
-
 def compare(settings, pairs: int, batch: int, steps: int, warmup: int) -> dict:
   threads = os.cpu_count() or 1
   tmp = tempfile.mkdtemp(prefix="compare_reference_")
@@ -74,9 +63,11 @@ def compare(settings, pairs: int, batch: int, steps: int, warmup: int) -> dict:
     jax_args, torch_args = SETTINGS[name]
     rows = []
     for i in range(pairs):
-      a = _run("train_step.py", [*common, *jax_args], env, f"{tmp}/{name}_jax_{i}.json")
-      b = _run("torch_reference_step.py", [*common, *torch_args, "--threads", str(threads)],
-               env, f"{tmp}/{name}_torch_{i}.json")
+      a = side_by_side.run("train_step.py", [*common, *jax_args], env,
+                           f"{tmp}/{name}_jax_{i}.json")
+      b = side_by_side.run("torch_reference_step.py",
+                           [*common, *torch_args, "--threads", str(threads)], env,
+                           f"{tmp}/{name}_torch_{i}.json")
       rows.append({"jax_step_s": a["step_s_median"], "torch_step_s": b["step_s_median"],
                    "speed_ratio": b["step_s_median"] / a["step_s_median"],
                    "jax_text_kv_length": a.get("text_kv_length"),
@@ -103,17 +94,10 @@ def main():
   p.add_argument("--warmup", type=int, default=1)
   p.add_argument("--json", default=None)
   args = p.parse_args()
-  settings = [s for s in args.settings.split(",") if s]
-  unknown = [s for s in settings if s not in SETTINGS]
-  if unknown:
-    raise SystemExit(f"unknown settings {unknown}; choose from {list(SETTINGS)}")
+  settings = side_by_side.pick(args.settings, SETTINGS, "settings")
   r = compare(settings, args.pairs, args.batch, args.steps, args.warmup)
-  print("\n| setting | " + " | ".join(f"pair {i + 1}" for i in range(args.pairs))
-        + " | median |")
-  print("|---|" + "---:|" * (args.pairs + 1))
-  for name, v in r["settings"].items():
-    cells = " | ".join(f"{row['speed_ratio']:.2f}" for row in v["pairs"])
-    print(f"| {name} | {cells} | **{v['median_speed_ratio']:.2f}** |")
+  side_by_side.print_table("setting", r["settings"], "speed_ratio", "median_speed_ratio",
+                           args.pairs)
   if args.json:
     jsonio.write_json(r, args.json)
 

@@ -23,7 +23,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.compare_reference import _run  # pylint: disable=wrong-import-position  # noqa: E402
+from benchmarks import side_by_side  # pylint: disable=wrong-import-position  # noqa: E402
 from focusclip_jax import jsonio  # pylint: disable=wrong-import-position  # noqa: E402
 
 VARIANTS = {"loop": "False", "unrolled": "True"}  # -> config.train.microbatch_unroll
@@ -45,9 +45,9 @@ def compare(config: str, batch: int, micro: int, variants, pairs: int, steps: in
   for name in variants:
     rows = []
     for i in range(pairs):
-      a = _run("train_step.py", [*common, "--set", "train.microbatch_size=0"], env,
+      a = side_by_side.run("train_step.py", [*common, "--set", "train.microbatch_size=0"], env,
                f"{tmp}/{name}_plain_{i}.json")
-      b = _run("train_step.py", [*common, "--set", f"train.microbatch_size={micro}", "--set",
+      b = side_by_side.run("train_step.py", [*common, "--set", f"train.microbatch_size={micro}", "--set",
                                  f"train.microbatch_unroll={VARIANTS[name]}"], env,
                f"{tmp}/{name}_accumulated_{i}.json")
       rows.append({"plain_step_s": a["step_s_median"], "accumulated_step_s": b["step_s_median"],
@@ -82,19 +82,12 @@ def main():
                       "train.cache_text_features=False)")
   p.add_argument("--json", default=None)
   args = p.parse_args()
-  variants = [v for v in args.variants.split(",") if v]
-  unknown = [v for v in variants if v not in VARIANTS]
-  if unknown:
-    raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+  variants = side_by_side.pick(args.variants, VARIANTS, "variants")
   sets = ["train.cache_text_features=False"] if args.set is None else args.set
   r = compare(args.config, args.batch, args.micro, variants, args.pairs, args.steps,
               args.warmup, sets)
-  print("\n| accumulated step | " + " | ".join(f"pair {i + 1}" for i in range(args.pairs))
-        + " | median |")
-  print("|---|" + "---:|" * (args.pairs + 1))
-  for name, v in r["variants"].items():
-    cells = " | ".join(f"{row['time_ratio']:.2f}" for row in v["pairs"])
-    print(f"| {name} | {cells} | **{v['median_time_ratio']:.2f}** |")
+  side_by_side.print_table("accumulated step", r["variants"], "time_ratio",
+                           "median_time_ratio", args.pairs)
   if args.json:
     jsonio.write_json(r, args.json)
 

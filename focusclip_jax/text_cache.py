@@ -65,6 +65,10 @@ class TextFeatureCache:
     self.features: dict[bytes, np.ndarray] = {}
     self.computed_batches = 0  # forwards run (batches that held at least one new text)
 
+    # The tower attends over all positions here, also with config.model.text.attention_buckets
+    # (those restrict the keys to a batch's real tokens, which gives the same features up to
+    # float summation order, text_buckets.py): each text's features are computed once, so
+    # one compiled program serves every batch.
     def encode(params, ids, mask):
       model_params, _ = losses.split_params(params)
       with models.matmul_precision(config):

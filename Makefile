@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-XLA_TEST_FLAGS := --xla_force_host_platform_device_count=8
+XLA_TEST_FLAGS := --xla_force_host_platform_device_count=8 --xla_cpu_use_fusion_emitters=false
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
 DEMO_DIR ?= workdirs/demo

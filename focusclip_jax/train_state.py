@@ -42,13 +42,23 @@ def init_train_params(model, config: ml_collections.ConfigDict, rng):
 
 def abstract_train_params(model, config):
   """Shapes/dtypes of ``init_train_params`` without allocating them (e.g. for optimizer.build)."""
-  return jax.eval_shape(lambda: init_train_params(model, config, jax.random.key(0)))
+  return losses.join_params(models.abstract_params(model, config),
+                            jax.eval_shape(lambda: losses.init_loss_params(config)))
+
+
+def _state_from_params(params, tx: optax.GradientTransformation) -> TrainState:
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    nonfinite_streak=jnp.zeros((), jnp.int32))
 
 
 def init_state(model, config, tx: optax.GradientTransformation, rng) -> TrainState:
-  params = init_train_params(model, config, rng)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    nonfinite_streak=jnp.zeros((), jnp.int32))
+  return _state_from_params(init_train_params(model, config, rng), tx)
+
+
+def _abstract_state_shapes(model, config, tx) -> TrainState:
+  """``init_state``'s shapes/dtypes from the (memoised) parameter shapes: only the
+  optimizer's init is traced."""
+  return jax.eval_shape(lambda p: _state_from_params(p, tx), abstract_train_params(model, config))
 
 
 def param_shardings(model, config, mesh):
@@ -61,7 +71,7 @@ def param_shardings(model, config, mesh):
 def state_shardings(model, config, tx, mesh) -> TrainState:
   """NamedShardings for every leaf of the train state."""
   p_sh = param_shardings(model, config, mesh)
-  abstract = jax.eval_shape(lambda: init_state(model, config, tx, jax.random.key(0)))
+  abstract = _abstract_state_shapes(model, config, tx)
   repl = NamedSharding(mesh, P())
   opt_sh = optax.tree_map_params(
       tx, lambda p, s: p if isinstance(p, optax.MaskedNode) else s, abstract.opt_state, p_sh,
@@ -72,7 +82,7 @@ def state_shardings(model, config, tx, mesh) -> TrainState:
 
 def abstract_state(model, config, tx, mesh) -> TrainState:
   """ShapeDtypeStructs carrying the target shardings (the restore target)."""
-  shapes = jax.eval_shape(lambda: init_state(model, config, tx, jax.random.key(0)))
+  shapes = _abstract_state_shapes(model, config, tx)
   shardings = state_shardings(model, config, tx, mesh)
   return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
                       shapes, shardings)

@@ -1,10 +1,19 @@
 """Test setup: 8 fake CPU devices (set before jax is imported), offline hubs, shared fixtures."""
 
+import gc
 import os
 
+# XLA:CPU's MLIR fusion emitters build a compiler pool and an MLIR context per compiled
+# program and fusion; the suite compiles hundreds of small programs, and with the older
+# emitters it spends about a third less time compiling (BENCHMARKS.md, "Test suite time").
+# Subprocesses the tests start inherit these flags.
+TEST_XLA_FLAGS = {"xla_force_host_platform_device_count": "8",
+                  "xla_cpu_use_fusion_emitters": "false"}
 _flags = os.environ.get("XLA_FLAGS", "")
-if "xla_force_host_platform_device_count" not in _flags:
-  os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8").strip()
+for _name, _value in TEST_XLA_FLAGS.items():
+  if _name not in _flags:
+    _flags += f" --{_name}={_value}"
+os.environ["XLA_FLAGS"] = _flags.strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -40,3 +49,12 @@ def minilm_dir() -> str:
 def tiny_config():
   from configs import tiny  # pylint: disable=g-import-not-at-top
   return tiny.get_config()
+
+
+def pytest_collection_finish(session):
+  """Moves everything imported so far (jax, TensorFlow, torch, the test modules) out of the
+  cyclic garbage collector's reach: tracing allocates millions of short-lived objects, and
+  each full collection would otherwise walk those long-lived ones again."""
+  del session
+  gc.collect()
+  gc.freeze()

@@ -1,7 +1,9 @@
 """Small helpers shared by tests."""
 
 import copy
+import os
 import pathlib
+import re
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -17,6 +19,14 @@ def tiny(**overrides):
       node = node[p]
     node[leaf] = value
   return config
+
+
+def xla_flags_with_devices(count: int) -> str:
+  """$XLA_FLAGS (the suite's compile flags, see conftest.py) with ``count`` fake CPU devices,
+  for a subprocess that needs another device count."""
+  flags = re.sub(r"\s*--xla_force_host_platform_device_count=\d+", "",
+                 os.environ.get("XLA_FLAGS", ""))
+  return f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
 def clone(config):

@@ -15,12 +15,13 @@ from PIL import Image
 
 from focusclip_tools import demo
 from tests.helpers import REPO
+from tests.helpers import xla_flags_with_devices
 
 
 @pytest.mark.slow
 def test_demo_end_to_end_at_toy_size(tmp_path):
   workdir = tmp_path / "demo"
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = {**os.environ, "XLA_FLAGS": xla_flags_with_devices(1)}
   proc = subprocess.run(
       [sys.executable, "-m", "focusclip_tools.demo", f"--workdir={workdir}", "--steps=2",
        "--num_train=64", "--num_eval=20"], cwd=REPO, env=env, capture_output=True, text=True,

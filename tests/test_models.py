@@ -8,6 +8,7 @@ import pytest
 
 from focusclip_jax import batch_spec
 from focusclip_jax import models
+from focusclip_jax import sharding
 from focusclip_jax.models import bert as bert_lib
 from focusclip_jax.models import convnet
 from focusclip_jax.models import params_util
@@ -337,3 +338,30 @@ def test_gelu_is_torch_exact_gelu_and_jax_erfc_gelu():
   expected = 0.5 * (1 + erf(xd / np.sqrt(2))) + xd * np.exp(-xd**2 / 2) / np.sqrt(2 * np.pi)
   grad = np.asarray(jax.jit(jax.vmap(jax.grad(layers.gelu)))(x))
   np.testing.assert_allclose(grad, expected, rtol=0, atol=2e-6)
+
+
+def test_abstract_params_are_memoised_per_model_and_config():
+  """The memoised parameter shapes equal a fresh trace of the init, are reused for an equal
+  (model, config), and are not reused when a config field the init reads changes."""
+  config = tiny()
+  model = models.build_model(config)
+  fresh = jax.eval_shape(lambda: models.init_params(model, config, jax.random.key(0)))
+  shapes = models.abstract_params(model, config)
+  assert jax.tree.structure(shapes) == jax.tree.structure(fresh)
+  jax.tree.map(lambda a, b: (a.shape, a.dtype) == (b.shape, b.dtype) or pytest.fail(str((a, b))),
+               shapes, fresh)
+  again = tiny()
+  assert models.factory.abstract_boxed(models.build_model(again), again) is (
+      models.factory.abstract_boxed(model, config))  # equal model and config: the same entry
+  wider = tiny(**{"model.embed_dim": 48})
+  assert models.abstract_params(models.build_model(wider), wider)["image_proj"]["kernel"].shape[
+      -1] == 48
+  # A field only the example batch reads (not the model's own fields): a new entry.
+  longer = tiny(**{"model.text.max_length": 8})
+  assert models.factory.abstract_boxed(models.build_model(longer), longer) is not (
+      models.factory.abstract_boxed(model, config))
+  # Under a mesh (logical axis rules active) the abstract values stay plain shapes.
+  mesh = sharding.create_mesh(config)
+  with sharding.mesh_context(mesh, config):
+    leaves = jax.tree.leaves(models.abstract_params(model, config))
+  assert all(isinstance(x, jax.ShapeDtypeStruct) for x in leaves)

@@ -127,15 +127,36 @@ def init_params(model: FocusCLIP, config: ml_collections.ConfigDict, rng):
   return nn.meta.unbox(init_boxed(model, config, rng))["params"]
 
 
+# jax.eval_shape(init_boxed) per (model, config JSON). Building a run asks for the parameter
+# shapes many times (optimizer masks, state shardings, the restore target, the AOT argument
+# specs, each evaluator), and each trace of the model's init costs seconds for the paper towers.
+# The model is a hashable dataclass; the config's JSON covers every field the init reads.
+_ABSTRACT_BOXED: dict = {}
+_ABSTRACT_BOXED_MAX = 16
+
+
+def abstract_boxed(model: FocusCLIP, config: ml_collections.ConfigDict):
+  """``init_boxed``'s output as ``jax.ShapeDtypeStruct``s in their partitioning boxes."""
+  key = (model, config.to_json_best_effort(sort_keys=True))
+  if key not in _ABSTRACT_BOXED:
+    if len(_ABSTRACT_BOXED) >= _ABSTRACT_BOXED_MAX:
+      _ABSTRACT_BOXED.clear()
+    _ABSTRACT_BOXED[key] = jax.eval_shape(lambda: init_boxed(model, config, jax.random.key(0)))
+  return _ABSTRACT_BOXED[key]
+
+
 def abstract_params(model: FocusCLIP, config: ml_collections.ConfigDict):
   """Shapes/dtypes of ``init_params`` without allocating them."""
-  return jax.eval_shape(lambda: init_params(model, config, jax.random.key(0)))
+  # The boxes' values, not nn.meta.unbox: under a mesh that would apply a sharding constraint
+  # to each (abstract) value.
+  boxed = abstract_boxed(model, config)["params"]
+  return jax.tree.map(lambda x: x.value if isinstance(x, nn.meta.AxisMetadata) else x, boxed,
+                      is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata))
 
 
 def logical_axes(model: FocusCLIP, config: ml_collections.ConfigDict):
   """Pytree of ``PartitionSpec``s of logical axis names, matching ``init_params``."""
-  boxed = jax.eval_shape(lambda: init_boxed(model, config, jax.random.key(0)))
-  return nn.get_partition_spec(boxed)["params"]
+  return nn.get_partition_spec(abstract_boxed(model, config))["params"]
 
 
 def matmul_precision(config: ml_collections.ConfigDict):

@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 NUM_DEVICES = 2
 _nproc = int(sys.argv[2])
 # Before jax is imported: the device count per process.
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={NUM_DEVICES // _nproc}"
+from tests.helpers import xla_flags_with_devices  # pylint: disable=g-import-not-at-top,wrong-import-position
+os.environ["XLA_FLAGS"] = xla_flags_with_devices(NUM_DEVICES // _nproc)
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 

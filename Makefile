@@ -8,7 +8,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-XLA_TEST_FLAGS := --xla_force_host_platform_device_count=8 --xla_cpu_use_fusion_emitters=false
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
 DEMO_DIR ?= workdirs/demo
@@ -47,7 +46,7 @@ experiment: $(VENV)/.installed-demo
 	$(PY) -m focusclip_tools.experiment --workdir=$(EXPERIMENT_DIR)
 
 test: install-test
-	XLA_FLAGS="$(XLA_TEST_FLAGS)" $(PY) -m pytest $(PYTEST_ARGS) tests
+	$(PY) -m pytest $(PYTEST_ARGS) tests
 
 summary: install
 	$(PY) main.py --config=configs/vitb16.py --mode=summary

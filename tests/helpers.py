@@ -21,6 +21,13 @@ def tiny(**overrides):
   return config
 
 
+def tiny2(**overrides):
+  """``tiny`` with two blocks per tower (the "tiny" ViT and BERT sizes instead of configs/tiny.py's
+  one-block "micro"): for tests of how blocks stack (scan, layer order in checkpoints, rollout)
+  and for bounds calibrated on the two-block model."""
+  return tiny(**{"model.image.variant": "tiny/8", "model.text.variant": "tiny", **overrides})
+
+
 def xla_flags_with_devices(count: int) -> str:
   """$XLA_FLAGS (the suite's compile flags, see conftest.py) with ``count`` fake CPU devices,
   for a subprocess that needs another device count."""

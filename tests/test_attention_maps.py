@@ -8,6 +8,7 @@ from focusclip_jax import attention_maps
 from focusclip_jax import models
 from focusclip_jax.models import params_util
 from tests.helpers import tiny
+from tests.helpers import tiny2
 
 
 def _images(n=3, size=32, seed=0):
@@ -15,7 +16,7 @@ def _images(n=3, size=32, seed=0):
 
 
 def test_maps_are_distributions_over_the_patch_grid_scanned_or_not():
-  config = tiny()  # ViT tiny/8 at 32 px: a 4 x 4 patch grid, 2 blocks
+  config = tiny2()  # ViT tiny/8 at 32 px: a 4 x 4 patch grid, 2 blocks (rollout != last)
   model = models.build_model(config)
   params = models.init_params(model, config, jax.random.key(0))
   images = _images()
@@ -26,7 +27,7 @@ def test_maps_are_distributions_over_the_patch_grid_scanned_or_not():
     np.testing.assert_allclose(m.sum(axis=(1, 2)), 1.0, rtol=1e-5)
   assert not np.allclose(maps["last"], maps["rollout"])
   # The same maps from the scanned tower (its blocks' probabilities stacked by nn.scan).
-  scanned_config = tiny(**{"model.scan_layers": True})
+  scanned_config = tiny2(**{"model.scan_layers": True})
   scanned = models.build_model(scanned_config)
   for m, expected in maps.items():
     got = attention_maps.image_attention(scanned, params_util.stack_layers(params), images, m)

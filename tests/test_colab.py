@@ -31,7 +31,7 @@ def test_notebook_executes(checkpoint, minilm_dir, tmp_path, monkeypatch):
   client.execute()
   outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                     for o in c.get("outputs", []))
-  assert "FocusCLIP: image tiny/8 @ 32px" in outputs
+  assert "FocusCLIP: image micro/8 @ 32px" in outputs
   assert "grace_hopper.jpg" in outputs
   assert "alpha =" in outputs
   # three predictions with probabilities for the image, summing to at most 1
@@ -41,5 +41,5 @@ def test_notebook_executes(checkpoint, minilm_dir, tmp_path, monkeypatch):
                                          "reading a book", "playing football", "cooking"}
   assert sum(float(p) for _, p in lines) <= 1.0 + 3e-3
   assert os.path.exists(checkpoint)
-  # The attention view: tiny/8 at 32 px is a 4 x 4 patch grid, each map a distribution.
+  # The attention view: micro/8 at 32 px is a 4 x 4 patch grid, each map a distribution.
   assert "attention maps (rollout): 4 x 4 patches per image, each summing to 1.000" in outputs

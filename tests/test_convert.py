@@ -26,7 +26,7 @@ from focusclip_jax import models
 from focusclip_jax.models import params_util
 from tests import test_eval_datasets_b as dsb
 from tests import test_pretrained as tp
-from tests.helpers import tiny
+from tests.helpers import tiny2 as tiny  # two blocks: layer order in checkpoints
 
 # The 'tiny' ViT and BERT sizes (vit.VIT_SIZES / bert.BERT_SIZES), so the architecture can be
 # read off the weights; the bert-base-uncased vocabulary, so the real tokenizer fits.

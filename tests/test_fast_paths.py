@@ -12,6 +12,7 @@ from focusclip_jax import train_state
 from focusclip_jax import train_step
 from input_pipeline import synthetic
 from tests.helpers import tiny
+from tests.helpers import tiny2
 
 
 def _batch(config, b=8, seed=0):
@@ -34,8 +35,8 @@ def test_fused_2b_pass_equals_two_passes():
     np.testing.assert_allclose(fused[k], split[k], rtol=0, atol=2e-6)
 
 
-# bf16 compute vs fp32 on the tiny model (params key 0, batch seed 0), measured: per-example
-# relative embedding error <= 1.0e-2 and a loss 1.5e-4 (relative) away. A path that pairs an
+# bf16 compute vs fp32 on the two-block tiny model (tiny2, params key 0, batch seed 0),
+# measured: per-example relative embedding error <= 1.0e-2 and a loss 1.5e-4 (relative) away. A path that pairs an
 # example with another one's text (rolled texts, fp32) is >= 0.16 away per example and moves
 # the loss by >= 8.3e-4, so the bounds below tell the two apart.
 BF16_EMBEDDING_RTOL = 2e-2
@@ -44,11 +45,11 @@ BF16_LOSS_RTOL = 5e-4
 
 def test_bf16_matches_fp32_and_the_bound_catches_a_broken_path():
   """bf16 compute (fp32 params and loss) vs fp32: per-example embeddings and the loss."""
-  config = tiny()
+  config = tiny2()
   model = models.build_model(config)
   params = models.init_params(model, config, jax.random.key(0))
   b = _batch(config)
-  c16 = tiny(**{"model.dtype": "bfloat16"})
+  c16 = tiny2(**{"model.dtype": "bfloat16"})
   m16 = models.build_model(c16)
   e32 = _forward(config, params, b)
   e16 = _forward(c16, params, b)

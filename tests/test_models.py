@@ -14,6 +14,7 @@ from focusclip_jax.models import convnet
 from focusclip_jax.models import params_util
 from focusclip_jax.models import vit as vit_lib
 from tests.helpers import tiny
+from tests.helpers import tiny2
 
 
 def _batch(config, b=3, seed=0):
@@ -162,7 +163,7 @@ def test_gap_pooling():
 
 
 def test_scan_equals_unscanned_and_remat_equals_plain():
-  base = tiny()
+  base = tiny2()  # two blocks per tower: the stacking order matters
   model, params = _init(base)
   b = _batch(base)
 
@@ -173,7 +174,7 @@ def test_scan_equals_unscanned_and_remat_equals_plain():
 
   ref, ref_grad = forward_and_grad(model, params)
   for scan, remat in [(True, "none"), (False, "full"), (True, "dots")]:
-    config = tiny(**{"model.scan_layers": scan, "model.remat_policy": remat})
+    config = tiny2(**{"model.scan_layers": scan, "model.remat_policy": remat})
     m = models.build_model(config)
     p = params_util.stack_layers(params) if scan else params
     expected = jax.tree.map(lambda x: x.shape, models.abstract_params(m, config))
@@ -231,7 +232,7 @@ def test_position_embedding_resampled_for_other_resolutions():
 
 def test_every_parameter_has_logical_axes():
   for scan in (False, True):
-    config = tiny(**{"model.scan_layers": scan, "model.focus.shared_encoder": False})
+    config = tiny2(**{"model.scan_layers": scan, "model.focus.shared_encoder": False})
     model = models.build_model(config)
     axes = models.logical_axes(model, config)
     shapes = models.abstract_params(model, config)
@@ -252,7 +253,7 @@ def test_every_parameter_has_logical_axes():
 
 @pytest.mark.parametrize("variant,width,depth,heads,patch", [
     ("Ti/16", 192, 12, 3, 16), ("S/16", 384, 12, 6, 16), ("B/16", 768, 12, 12, 16),
-    ("L/14", 1024, 24, 16, 14), ("tiny/8", 32, 2, 2, 8)])
+    ("L/14", 1024, 24, 16, 14), ("tiny/8", 32, 2, 2, 8), ("micro/8", 32, 1, 2, 8)])
 def test_vit_variants(variant, width, depth, heads, patch):
   spec = vit_lib.parse_variant(variant)
   assert (spec["width"], spec["depth"], spec["num_heads"], spec["patch_size"]) == (

@@ -17,9 +17,10 @@ import jax.numpy as jnp
 from focusclip_jax.models import layers
 
 
-# name -> width, depth, num_heads, mlp_dim.  "tiny" is the unit-test variant, "mini" the
-# demo's.
+# name -> width, depth, num_heads, mlp_dim.  "micro" (one layer: configs/tiny.py) and "tiny"
+# (two layers, for tests of how layers stack) are the unit-test variants, "mini" the demo's.
 BERT_SIZES = {
+    "micro": dict(width=32, depth=1, num_heads=2, mlp_dim=64),
     "tiny": dict(width=32, depth=2, num_heads=2, mlp_dim=64),
     "mini": dict(width=128, depth=2, num_heads=4, mlp_dim=512),  # the CPU demo
     "minilm-l6": dict(width=384, depth=6, num_heads=12, mlp_dim=1536),

@@ -21,9 +21,10 @@ import numpy as np
 from focusclip_jax.models import layers
 
 
-# name -> width, depth, mlp_dim, num_heads.  "tiny" is the unit-test variant, "mini" the
-# demo's.
+# name -> width, depth, mlp_dim, num_heads.  "micro" (one block: configs/tiny.py) and "tiny"
+# (two blocks, for tests of how blocks stack) are the unit-test variants, "mini" the demo's.
 VIT_SIZES = {
+    "micro": dict(width=32, depth=1, mlp_dim=64, num_heads=2),
     "tiny": dict(width=32, depth=2, mlp_dim=64, num_heads=2),
     "mini": dict(width=128, depth=4, mlp_dim=512, num_heads=4),  # the CPU demo
     "Ti": dict(width=192, depth=12, mlp_dim=768, num_heads=3),

@@ -1,6 +1,7 @@
 r"""The embedded demo: everything FocusCLIP does, offline, on a laptop CPU (``make demo``).
 
   python -m focusclip_tools.demo --workdir=workdirs/demo [--steps=N] [--fresh]
+      [--config_override key=value ...]   (applied to both runs' configs/demo.py)
 
 1. renders the demo dataset (focusclip_tools/demo_data: articulated people doing 10
    activities on cluttered backgrounds, MPII Pose Descriptions layout, descriptions from the
@@ -47,9 +48,10 @@ CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
                            "configs", "demo.py")
 
 
-def demo_config(arg: str, workdir: str, steps: int | None = None):
-  """configs/demo.py:<arg> with the workdir's data paths (and ``steps`` training steps)."""
-  config = config_files.load(CONFIG_FILE, arg=arg)
+def demo_config(arg: str, workdir: str, steps: int | None = None, overrides=()):
+  """configs/demo.py:<arg> with ``key=value`` overrides, the workdir's data paths (and
+  ``steps`` training steps)."""
+  config = config_files.load(CONFIG_FILE, overrides, arg=arg)
   config.data.data_dir = os.path.join(workdir, "tfds")
   config.eval.data_root = os.path.join(workdir, "data", "zeroshot")
   config.eval.retrieval = True
@@ -83,7 +85,7 @@ def _heatmap_grid(config, workdir: str, alpha: float, path: str, n: int = 8) -> 
 
 
 def prepare_data(workdir: str, *, num_train: int | None = None, num_eval: int = 200,
-                 timings: dict | None = None, steps=("[1/2]", "[2/2]")):
+                 timings: dict | None = None, steps=("[1/2]", "[2/2]"), overrides=()):
   """Renders the demo data into <workdir>/data (once) and prepares it into <workdir>/tfds."""
   timings = {} if timings is None else timings
   t = time.time()
@@ -92,7 +94,7 @@ def prepare_data(workdir: str, *, num_train: int | None = None, num_eval: int = 
     print(f"{steps[0]} Rendering the demo dataset ...", flush=True)
     demo_data.write_demo(data, num_train=num_train or demo_data.NUM_TRAIN, num_eval=num_eval)
   timings["data_s"] = time.time() - t
-  config = demo_config("focusclip", workdir)
+  config = demo_config("focusclip", workdir, overrides=overrides)
   t = time.time()
   print(f"{steps[1]} Preparing it with the TFDS builder (heatmaps precomputed) ...", flush=True)
   builder = prepare.prepare(os.path.join(data, "mpii"), config.data.builder_config,
@@ -102,7 +104,7 @@ def prepare_data(workdir: str, *, num_train: int | None = None, num_eval: int = 
 
 
 def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
-        num_train: int | None = None, num_eval: int = 200) -> dict:
+        num_train: int | None = None, num_eval: int = 200, overrides=()) -> dict:
   log_util.quiet_library_logs()
   train.hide_gpus_from_tensorflow()
   workdir = os.path.abspath(workdir)
@@ -112,14 +114,14 @@ def run(workdir: str, *, steps: int | None = None, fresh: bool = False,
   t0 = time.time()
   timings = {}
 
-  focus_cfg = demo_config("focusclip", workdir, steps)
+  focus_cfg = demo_config("focusclip", workdir, steps, overrides)
   distributed.apply_xla_flags(focus_cfg.xla_flags)  # before JAX starts (the same for both)
   builder = prepare_data(workdir, num_train=num_train, num_eval=num_eval, timings=timings,
-                         steps=("[1/5]", "[2/5]"))
+                         steps=("[1/5]", "[2/5]"), overrides=overrides)
 
   runs = {}
   for step_no, (name, arg) in enumerate((("FocusCLIP", "focusclip"), ("CLIP baseline", "clip"))):
-    config = demo_config(arg, workdir, steps)
+    config = demo_config(arg, workdir, steps, overrides)
     run_dir = os.path.join(workdir, arg)
     t = time.time()
     print(f"[{3 + step_no}/5] Training {name} for {config.train.num_steps} steps "
@@ -210,6 +212,9 @@ def argument_parser(doc: str, workdir: str, steps: int | None) -> argparse.Argum
                  help=f"rendered training images (default: {demo_data.NUM_TRAIN})")
   p.add_argument("--num_eval", type=int, default=200,
                  help="rendered held-out images per zero-shot task")
+  p.add_argument("--config_override", nargs="*", default=[], metavar="KEY=VALUE",
+                 help="overrides of configs/demo.py for every run, e.g. "
+                      "model.embed_dim=64 (the suite's toy run uses smaller towers)")
   return p
 
 
@@ -218,7 +223,7 @@ def main():
   p.add_argument("--fresh", action="store_true", help="delete the workdir first")
   args = p.parse_args()
   run(args.workdir, steps=args.steps, fresh=args.fresh, num_train=args.num_train,
-      num_eval=args.num_eval)
+      num_eval=args.num_eval, overrides=args.config_override)
 
 
 if __name__ == "__main__":

@@ -42,9 +42,9 @@ COMPARISONS = (("FocusCLIP", "CLIP baseline"), ("FocusCLIP", "heatmap control"),
                ("heatmap control", "CLIP baseline"))
 
 
-def run_config(name: str, seed: int, workdir: str, steps: int | None):
+def run_config(name: str, seed: int, workdir: str, steps: int | None, overrides=()):
   arg, focus_overrides = VARIANTS[name]
-  config = demo.demo_config(arg, workdir, steps)
+  config = demo.demo_config(arg, workdir, steps, overrides)
   config.seed = seed
   for key, value in focus_overrides.items():
     config.model.focus[key] = value
@@ -100,19 +100,19 @@ def markdown(summary: dict) -> str:
 
 
 def run(workdir: str, *, seeds: int = 3, steps: int | None = 200,
-        num_train: int | None = None, num_eval: int = 200) -> dict:
+        num_train: int | None = None, num_eval: int = 200, overrides=()) -> dict:
   log_util.quiet_library_logs()
   train.hide_gpus_from_tensorflow()
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
   t0 = time.time()
-  distributed.apply_xla_flags(run_config("FocusCLIP", 0, workdir, steps).xla_flags)
-  demo.prepare_data(workdir, num_train=num_train, num_eval=num_eval)
+  distributed.apply_xla_flags(run_config("FocusCLIP", 0, workdir, steps, overrides).xla_flags)
+  demo.prepare_data(workdir, num_train=num_train, num_eval=num_eval, overrides=overrides)
   hits, chance = {name: [] for name in VARIANTS}, {}
   total = len(VARIANTS) * seeds
   for seed in range(seeds):
     for i, name in enumerate(VARIANTS):
-      config = run_config(name, seed, workdir, steps)
+      config = run_config(name, seed, workdir, steps, overrides)
       run_dir = os.path.join(workdir, name.replace(" ", "_").lower(), f"seed{seed}")
       print(f"[{seed * len(VARIANTS) + i + 1}/{total}] {name}, seed {seed}: {config.train.num_steps} steps "
             f"({run_dir}), {(time.time() - t0) / 60:.1f} min so far", flush=True)
@@ -148,7 +148,7 @@ def main():
   p.add_argument("--seeds", type=int, default=3)
   args = p.parse_args()
   run(args.workdir, seeds=args.seeds, steps=args.steps, num_train=args.num_train,
-      num_eval=args.num_eval)
+      num_eval=args.num_eval, overrides=args.config_override)
 
 
 if __name__ == "__main__":

@@ -142,12 +142,14 @@ def initial_state(config, model, tx, mesh, checkpointer):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datasets=None,
-                       train_iter: Iterator | None = None):
+                       train_iter: Iterator | None = None, devices=None):
   """Trains (resuming from ``workdir`` when possible) and evaluates; returns the final state.
 
   ``datasets``: an ``input_pipeline.pipeline.Datasets`` (default: ``create_datasets(config)``).
   ``train_iter``: optional iterator of this process's batches overriding
   ``datasets.train_iter(start_step)`` (tests use it to replay fixed batches).
+  ``devices``: the devices of the mesh (default: all, ``jax.devices()``), e.g. a subset of a
+  Colab runtime's or a test's.
   """
   config_lib.validate(config)
   hide_gpus_from_tensorflow()
@@ -158,7 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, datas
                jax.process_count(), jax.local_device_count(), jax.device_count(),
                jax.devices()[0].platform)
 
-  mesh = sharding_lib.create_mesh(config)
+  mesh = sharding_lib.create_mesh(config, devices)
   divisor = sharding_lib.global_batch_size_divisor(mesh, config)
   if config.train.batch_size % divisor:
     raise config_lib.ConfigError(

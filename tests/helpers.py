@@ -81,3 +81,39 @@ def step_setup(config, devices=None, seed: int = 0):
   grad_fn = jax.jit(jax.grad(lambda p, b: train_step.loss_fn(model, config, p, b,
                                                              jax.random.key(0))[0]))
   return mesh, model, state, step, sharding.batch_sharding(mesh, config), grad_fn
+
+
+def multihost_config(steps: int):
+  """configs/tiny.py as tests/test_multihost.py trains it: ``steps`` steps, a loss logged at
+  every step, a checkpoint every 2 steps, no evaluators; dropout on."""
+  config = tiny()
+  config.train.num_steps = steps
+  config.train.log_every_steps = 1
+  config.train.checkpoint_every_steps = 2
+  config.eval.evaluators = ()
+  assert config.model.text.dropout > 0 and config.model.text.attention_dropout > 0
+  return config
+
+
+def recording_datasets(datasets, seen: dict, sigterm_at: int = 0):
+  """``datasets`` whose train_iter records each batch's record indices as seen[global step];
+  sigterm_at > 0: this process sends itself SIGTERM while fetching that step's batch (a
+  preemption notice) and waits 2 s, so that the notice reaches every process before that
+  step runs."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+
+  class RecordingDatasets(pipeline.Datasets):
+
+    def train_iter(self, start_step=0):
+      for step, batch in enumerate(super().train_iter(start_step), start_step + 1):
+        if step == sigterm_at:
+          os.kill(os.getpid(), signal.SIGTERM)
+          time.sleep(2)
+        seen[step] = batch["index"].tolist()
+        yield batch
+
+  return RecordingDatasets(**{f.name: getattr(datasets, f.name)
+                              for f in dataclasses.fields(datasets)})

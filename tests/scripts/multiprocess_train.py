@@ -15,12 +15,9 @@ that step runs.
 """
 
 import argparse
-import dataclasses
 import json
 import os
-import signal
 import sys
-import time
 
 # configs/ is not an installed package (it is loaded by path); the scripts run as files, so
 # the repository root goes on sys.path for `from configs import tiny`.
@@ -40,34 +37,17 @@ def main(args):
   if nproc > 1:
     jax.distributed.initialize(f"127.0.0.1:{args.port}", num_processes=nproc, process_id=pid)
   # After jax.distributed.initialize, which must run before any jax computation.
-  from configs import tiny  # pylint: disable=g-import-not-at-top
   from focusclip_jax import train  # pylint: disable=g-import-not-at-top
   from input_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+  from tests.helpers import multihost_config  # pylint: disable=g-import-not-at-top
+  from tests.helpers import recording_datasets  # pylint: disable=g-import-not-at-top
 
-  config = tiny.get_config()
-  config.train.num_steps = args.steps
-  config.train.log_every_steps = 1
-  config.train.checkpoint_every_steps = 2
-  config.eval.evaluators = ()
-  assert config.model.text.dropout > 0 and config.model.text.attention_dropout > 0
+  config = multihost_config(args.steps)
   datasets = pipeline.create_datasets(config)
   assert datasets.process_count == nproc and jax.device_count() == NUM_DEVICES
-
   seen = {}
-
-  class RecordingDatasets(pipeline.Datasets):
-    """Records the indices of the batches the loop takes (by global step); sends SIGTERM."""
-
-    def train_iter(self, start_step=0):
-      for step, batch in enumerate(super().train_iter(start_step), start_step + 1):
-        if step == args.sigterm_at and pid == args.sigterm_process:
-          os.kill(os.getpid(), signal.SIGTERM)
-          time.sleep(2)
-        seen[step] = batch["index"].tolist()
-        yield batch
-
-  datasets = RecordingDatasets(**{f.name: getattr(datasets, f.name)
-                                  for f in dataclasses.fields(datasets)})
+  datasets = recording_datasets(
+      datasets, seen, args.sigterm_at if pid == args.sigterm_process else 0)
   train.train_and_evaluate(config, args.workdir, datasets=datasets)
   with open(args.out, "w") as f:
     json.dump(seen, f)

@@ -8,7 +8,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Files whole per worker, in collection order (tests/conftest.py puts the longest first).
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 DEMO_DIR ?= workdirs/demo
 

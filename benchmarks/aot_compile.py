@@ -69,6 +69,7 @@ sys.path.append(str(REPO / "benchmarks"))  # roofline.py (appended: benchmarks/ 
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 
+import hlo_bytes  # noqa: E402  pylint: disable=wrong-import-position
 import roofline  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import config_files  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import config_lib  # noqa: E402  pylint: disable=wrong-import-position
@@ -165,8 +166,9 @@ class Compiler:
   """Builds model, optimizer, mesh and the jitted step once; compiles it for given batches."""
 
   def __init__(self, config, topology: Topology, total_steps: int = 1000,
-               text_kv_length: int = 0):
+               text_kv_length: int = 0, hlo_out: str = ""):
     self.config = config
+    self.hlo_out = hlo_out  # write each compiled program's HLO text here ({batch} filled in)
     self.topology = topology
     t = time.time()
     self.devices = topology.devices()
@@ -190,8 +192,8 @@ class Compiler:
     hbm = self.topology.hbm_gib * GIB
     t = time.time()
     try:
-      _, mem, cost = train_step_lib.compile_train_step(self.jitted, self.model, self.config,
-                                                       self.tx, self.mesh, batch)
+      compiled, mem, cost = train_step_lib.compile_train_step(
+          self.jitted, self.model, self.config, self.tx, self.mesh, batch)
     except Exception as e:  # pylint: disable=broad-except
       if not _is_oom(e):
         raise
@@ -215,6 +217,23 @@ class Compiler:
     # The roofline (benchmarks/roofline.py): the larger of compute and HBM-traffic time.
     out["roofline"] = roofline.estimate(flops, out["bytes_accessed_per_chip"],
                                         self.topology.gen, cost.get("optimal_seconds"))
+    # Where the bytes go: per op category from the optimised HLO (benchmarks/hlo_bytes.py),
+    # HBM only (arrays the TPU layout places in VMEM excluded) and all memory spaces.
+    hlo = compiled.as_text()
+    if self.hlo_out:
+      pathlib.Path(self.hlo_out.format(batch=batch)).write_text(hlo)
+    by_cat = hlo_bytes.bytes_by_category(hlo)
+    out["hbm_bytes_by_category_per_chip"] = by_cat["categories"]
+    out["hbm_bytes_per_chip_from_hlo"] = by_cat["total"]
+    out["hbm_bytes_by_opcode_per_chip"] = by_cat["by_opcode"]
+    out["largest_ops_by_hbm_bytes"] = [
+        {"bytes": b, "opcode": op, "category": cat, "op_name": name}
+        for b, op, cat, name in by_cat["largest"]]
+    every_space = hlo_bytes.bytes_by_category(hlo, hbm_only=False)
+    out["bytes_by_category_per_chip_all_memory_spaces"] = every_space["categories"]
+    out["bytes_per_chip_all_memory_spaces_from_hlo"] = every_space["total"]
+    out["roofline_from_hlo_hbm_bytes"] = roofline.estimate(flops, by_cat["total"],
+                                                           self.topology.gen)
     out["matmul_precision"] = self.config.model.matmul_precision
     # cost_analysis() counts a while loop's body once: with nn.scan over the layers the FLOPs
     # are those of one layer per tower (plus the rest), not the step's.
@@ -365,6 +384,20 @@ def report(r: dict, topo: Topology) -> str:
         f"run) >= {rl['projected_training_s'] / 60:.1f} min; libtpu optimal_seconds "
         f"{'n/a' if rl['optimal_s'] is None else format(rl['optimal_s'] * 1e3, '.1f') + ' ms'}; "
         f"matmul precision {r.get('matmul_precision')}")
+  cats = r.get("hbm_bytes_by_category_per_chip")
+  if cats:
+    total = r["hbm_bytes_per_chip_from_hlo"]
+    every = r["bytes_by_category_per_chip_all_memory_spaces"]
+    hrl = r["roofline_from_hlo_hbm_bytes"]
+    lines.append(
+        f"HBM traffic by op category (per chip, read off the optimised HLO: "
+        f"benchmarks/hlo_bytes.py): {total:.3g} B in HBM -> roofline "
+        f"{1e3 * hrl['roofline_s']:.1f} ms ({hrl['bound']}-bound); every memory space (VMEM "
+        f"too) {r['bytes_per_chip_all_memory_spaces_from_hlo']:.3g} B; XLA's count "
+        f"{r['bytes_accessed_per_chip']:.3g} B")
+    for name, b in sorted(cats.items(), key=lambda kv: -kv[1]):
+      lines.append(f"  {name:34s} HBM {b:10.3g} B {100 * b / max(total, 1):5.1f}%   "
+                   f"all spaces {every[name]:10.3g} B")
   if r.get("flops_undercounted"):
     lines.append("WARNING: a loop (model.scan_layers=True, or the micro-batch loop of "
                  "train.microbatch_size): XLA's cost analysis counts a loop body once, not once "
@@ -388,6 +421,9 @@ def main(argv=None):
                   help="compile the step for text attention over this many keys (an attention "
                   "bucket; 0: all max_length positions)")
   ap.add_argument("--json", default="", help="write all numbers to this file")
+  ap.add_argument("--hlo_out", default="",
+                  help="write each compiled program's optimised HLO text to this path "
+                       "('{batch}' is replaced by the global batch)")
   ap.add_argument("--resume_json", default="",
                   help="reuse the compiles in this earlier --json (same config and topology), "
                        "e.g. to continue a --find_max_batch that hit its bounds")
@@ -409,7 +445,7 @@ def main(argv=None):
   topo = Topology(args.topology)
 
   t0 = time.time()
-  compiler = Compiler(config, topo, text_kv_length=args.text_kv_length)
+  compiler = Compiler(config, topo, text_kv_length=args.text_kv_length, hlo_out=args.hlo_out)
   dev = compiler.devices[0]
   print(f"topology {topo.name} (libtpu '{topo.libtpu_name}', {topo.chip_config}): "
         f"{topo.num_chips} x {dev.device_kind}, HBM {topo.hbm_gib} GiB/chip, peak "

@@ -51,24 +51,6 @@ def tiny_config():
   return tiny.get_config()
 
 
-# The files that take longest (BENCHMARKS.md, "Test suite time"), longest first. `make test`
-# runs xdist with --dist loadfile --no-loadscope-reorder, which hands files out in collection
-# order: started first, the long ones no longer end the run on one worker while the other
-# idles (by default xdist orders files by their number of tests, which puts these, with 1-12
-# tests each, last).
-SLOW_FILES_FIRST = ("test_multihost.py", "test_grad_cache.py", "test_train_loop.py",
-                    "test_train_step.py", "test_demo.py", "test_models.py", "test_text_cache.py",
-                    "test_evaluation.py", "test_mpii_data.py", "test_text_buckets.py",
-                    "test_aot_tpu.py", "test_losses.py", "test_pretrained.py",
-                    "test_fast_paths.py", "test_colab.py")
-
-
-def pytest_collection_modifyitems(config, items):
-  del config
-  rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
-  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
-
-
 def pytest_collection_finish(session):
   """Moves everything imported so far (jax, TensorFlow, torch, the test modules) out of the
   cyclic garbage collector's reach: tracing allocates millions of short-lived objects, and

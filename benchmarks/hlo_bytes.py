@@ -26,7 +26,10 @@ its shapes:
 - ``projections, highlight and loss``: the rest of the differentiated function;
 - ``collectives``: all-reduce, all-gather, reduce-scatter, all-to-all, collective-permute;
 - ``optimizer and parameters``: everything outside the differentiated function: the gradient
-  norm, the optimizer update and the non-finite guard over the whole state, the dropout keys.
+  norm, the optimizer update and the non-finite guard over the whole state, the dropout keys;
+- ``unattributed``: ops the compiler added that name no JAX op (copies, layout changes);
+  an asynchronous copy or slice (a prefetch into VMEM) goes to the category of the first op
+  that reads it.
 
 It is an estimate with the same conventions as XLA's own count: each operand counted as read
 once per kernel, layouts' padding (TPU tiles) ignored, a loop body counted ``known_trip_count``
@@ -36,6 +39,7 @@ next to XLA's so the two can be compared.
 
 from __future__ import annotations
 
+import argparse
 import collections
 import math
 import re
@@ -55,7 +59,7 @@ COLLECTIVES = {"all-reduce", "all-gather", "reduce-scatter", "all-to-all", "coll
                "all-reduce-start", "all-gather-start", "collective-permute-start",
                "ragged-all-to-all", "collective-broadcast"}
 CATEGORIES = ("attention maps", "text tower", "image tower", "projections, highlight and loss",
-              "optimizer and parameters", "collectives")
+              "optimizer and parameters", "collectives", "unattributed")
 
 _ARRAY = re.compile(r"\b([a-z][a-z0-9]*)\[([0-9,]*)\](\{[^}]*\})?")
 _MEMORY_SPACE = re.compile(r"S\((\d+)\)")
@@ -230,6 +234,12 @@ def kernels(hlo_text: str):
   yield from walk(entry, 1)
 
 
+def _is_view(ins: Instruction) -> bool:
+  """Ops that move no data: FREE_OPS and TPU's ConcatBitcast (buffers already adjacent)."""
+  return ins.opcode in FREE_OPS or (ins.opcode == "custom-call" and
+                                    'custom_call_target="ConcatBitcast"' in ins.attributes)
+
+
 def _is_attention_map(ins: Instruction, shapes: dict[str, str]) -> bool:
   if "/attn/" not in ins.op_name:
     return False
@@ -252,6 +262,8 @@ def category(ins: Instruction, shapes: dict[str, str]) -> str:
     return "image tower"
   if "jvp(" in name:  # the rest of the differentiated function: heads, highlight, the loss
     return "projections, highlight and loss"
+  if not name:  # an op the compiler added (a copy, a layout change) that names no JAX op
+    return "unattributed"
   return "optimizer and parameters"
 
 
@@ -271,14 +283,57 @@ def bytes_by_category(hlo_text: str, hbm_only: bool = True) -> dict:
   totals = collections.Counter({c: 0.0 for c in CATEGORIES})
   by_opcode = collections.Counter()
   ops = []
-  for ins, times, shapes in kernels(hlo_text):
-    if ins.opcode in FREE_OPS or ins.opcode.endswith("-done"):
+  runs = list(kernels(hlo_text))
+  users = collections.defaultdict(list)
+  for ins, _, shapes in runs:
+    for o in ins.operands:
+      users[o].append((ins, shapes))
+
+  def consumer_category(name):
+    """An asynchronous copy or slice (the compiler's prefetch into VMEM) names no JAX op: the
+    category of the first named op that reads its result (through views and other copies)."""
+    seen, queue = {name}, [name]
+    while queue:
+      for ins, shapes in users[queue.pop(0)]:
+        if ins.name in seen:
+          continue
+        seen.add(ins.name)
+        if _is_view(ins) or ins.opcode.endswith(("-start", "-done")) or not ins.op_name:
+          queue.append(ins.name)
+        else:
+          return category(ins, shapes)
+    return "unattributed"
+
+  for ins, times, shapes in runs:
+    if _is_view(ins) or ins.opcode.endswith("-done"):
       continue
     b = times * instruction_bytes(ins, shapes, hbm_only)
     cat = category(ins, shapes)
+    if ins.opcode.endswith("-start") and cat == "unattributed":
+      cat = consumer_category(ins.name)
     totals[cat] += b
     by_opcode[ins.opcode] += b
     ops.append((b, ins.opcode, cat, ins.op_name[-160:]))
   ops.sort(reverse=True)
   return {"categories": dict(totals), "total": sum(totals.values()), "largest": ops[:15],
           "by_opcode": dict(by_opcode.most_common(12))}
+
+
+def main(argv=None) -> None:
+  """python benchmarks/hlo_bytes.py PROGRAM.hlo [...]: the table for HLO text saved by
+  ``benchmarks/aot_compile.py --hlo_out`` (or any ``compiled.as_text()``)."""
+  ap = argparse.ArgumentParser(description=main.__doc__)
+  ap.add_argument("hlo", nargs="+")
+  for path in ap.parse_args(argv).hlo:
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+    hbm, every = bytes_by_category(text), bytes_by_category(text, hbm_only=False)
+    print(f"{path}: {hbm['total']:.3g} B in HBM, {every['total']:.3g} B in every memory space")
+    for name in CATEGORIES:
+      print(f"  {name:34s} HBM {hbm['categories'][name]:10.3g} B "
+            f"{100 * hbm['categories'][name] / max(hbm['total'], 1):5.1f}%   "
+            f"all spaces {every['categories'][name]:10.3g} B")
+
+
+if __name__ == "__main__":
+  main()

@@ -73,7 +73,8 @@ def test_hand_counted_module():
       "projections, highlight and loss": 3 * m,  # loss.5: two reads, one write
       # The loop condition's compare (3 trips: two s32 reads, a pred write), both branches of
       # the conditional (an upper bound: 2 x 2 x 128), nothing for parameters, tuples, views.
-      "optimizer and parameters": 3 * (4 + 4 + 1) + 2 * 2 * m,
+      "optimizer and parameters": 3 * (4 + 4 + 1) + 2 * m,
+      "unattributed": 2 * m,  # the false branch's copy names no JAX op
   }
   assert r["categories"] == pytest.approx(want)
   assert r["total"] == pytest.approx(sum(want.values()))
@@ -129,10 +130,19 @@ ENTRY %main (p0: f32[64,8], p1: f32[16,8]) -> f32[16,8] {
 """
   a = 16 * 8 * 4  # one f32[16,8]: 512 bytes
   hbm = hlo_bytes.bytes_by_category(module)
-  # copy-start and slice-start: one payload each, read from HBM into VMEM; the add: all in
-  # VMEM; the multiply: reads p1 from HBM and writes its result to HBM.
-  assert hbm["categories"]["optimizer and parameters"] == 2 * a
-  assert hbm["categories"]["projections, highlight and loss"] == 2 * a
+  # copy-start and slice-start: one payload each, read from HBM into VMEM, charged to the add
+  # that reads them; the add: all in VMEM; the multiply: reads p1 from HBM, writes to HBM.
+  assert hbm["categories"]["projections, highlight and loss"] == 4 * a
+  assert hbm["total"] == 4 * a
   every = hlo_bytes.bytes_by_category(module, hbm_only=False)
   # Every memory space: each async payload twice (read and write), the add 3 and the mul 3.
   assert every["total"] == 2 * 2 * a + 6 * a
+
+
+def test_command_line_prints_the_table(tmp_path, capsys):
+  path = tmp_path / "step.hlo"
+  path.write_text(HLO)
+  hlo_bytes.main([str(path)])
+  out = capsys.readouterr().out
+  assert f"{path}: 3.26e+03 B in HBM" in out  # the hand count of test_hand_counted_module
+  assert "attention maps" in out and "1.54e+03 B" in out

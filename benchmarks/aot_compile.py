@@ -45,6 +45,7 @@ configuration you run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -70,6 +71,9 @@ sys.path.append(str(REPO / "benchmarks"))  # roofline.py (appended: benchmarks/ 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 
 import hlo_bytes  # noqa: E402  pylint: disable=wrong-import-position
+from max_batch import GIB  # noqa: E402  pylint: disable=wrong-import-position
+from max_batch import find_max_batch  # noqa: E402  pylint: disable=wrong-import-position
+from max_batch import oom_numbers  # noqa: E402  pylint: disable=wrong-import-position
 import roofline  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import config_files  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import config_lib  # noqa: E402  pylint: disable=wrong-import-position
@@ -80,7 +84,6 @@ from focusclip_jax import text_buckets  # noqa: E402  pylint: disable=wrong-impo
 from focusclip_jax import train_state  # noqa: E402  pylint: disable=wrong-import-position
 from focusclip_jax import train_step as train_step_lib  # noqa: E402  pylint: disable=C0413
 
-GIB = 1024**3
 LIBTPU_PIN = "libtpu==0.0.42.1"
 
 # gen -> (libtpu topology prefix, chip_config_name, HBM GiB per chip, peak bf16 TFLOP/s per
@@ -200,9 +203,7 @@ class Compiler:
       msg = str(e)
       out = {"batch": batch, "compile_s": round(time.time() - t, 1), "fits": False,
              "oom_at_compile": True, "error": msg[:2000]}
-      m = re.search(r"exceeds available HBM \(([0-9.]+)G\)", msg)
-      if m:  # what libtpu leaves to the program (e.g. 30.75 of a v4's 32 GiB)
-        out["available_hbm_gib"] = float(m.group(1))
+      out.update(oom_numbers(msg))
       return out
     out = {"batch": batch, "compile_s": round(time.time() - t, 1), "oom_at_compile": False}
     flops = float(cost.get("flops", float("nan")))
@@ -256,88 +257,6 @@ class Compiler:
     out["hbm_used_fraction"] = round((peak + m["generated_code"]) / hbm, 4)
     out["fits"] = peak + m["generated_code"] <= hbm
     return out
-
-
-def find_max_batch(compiler: Compiler, start: int, results: list, *, max_compiles: int,
-                   max_seconds: float, granularity: int | None = None, log=print) -> dict:
-  """Largest fitting global batch (a multiple of ``granularity``, itself a multiple of the
-  batch-axes' device count): grow until a batch does not fit, then bisect.
-
-  Growth: 2x the largest fitting batch, or up to 4x toward the batch where the affine fit of
-  the two smallest compiled batches reaches the HBM. Once bracketed: plain bisection. Near the
-  HBM limit the TPU compiler rematerialises (per-chip peak flattens, FLOPs per example grow),
-  so memory is not affine there and only the compile decides; a batch that cannot fit fails
-  early (RESOURCE_EXHAUSTED), far sooner than a fitting compile finishes (BENCHMARKS.md).
-  ``results`` may hold earlier compiles (--resume_json). Bounded by max_compiles (new
-  compiles) and max_seconds.
-  """
-  d = compiler.divisor
-  g = max(d, (granularity or d) // d * d)
-  hbm = compiler.topology.hbm_gib * GIB
-  t0 = time.time()
-  done = {r["batch"]: r for r in results}
-  new = [0]
-
-  def used(r):  # bytes counted against the HBM, or None (failed compile)
-    m = r.get("memory_bytes_per_chip")
-    return None if m is None else m["peak"] + m["generated_code"]
-
-  def fits(b):
-    if b not in done:
-      r = compiler.compile(b)
-      results.append(r)
-      done[b] = r
-      new[0] += 1
-      log(_line(r))
-    return bool(done[b]["fits"])
-
-  def budget_left():
-    return new[0] < max_compiles and time.time() - t0 < max_seconds
-
-  def predicted():  # where the affine fit of the two smallest compiled batches meets the HBM
-    pts = sorted((b, used(r)) for b, r in done.items() if used(r) is not None)[:2]
-    if len(pts) < 2:
-      return None
-    (b1, m1), (b2, m2) = pts
-    if m2 <= m1:
-      return None
-    return b1 + (hbm - m1) * (b2 - b1) / (m2 - m1)
-
-  def down(x):
-    return max(g, int(x) // g * g)
-
-  fit_b = [b for b, r in done.items() if r.get("fits")]
-  fail_b = [b for b, r in done.items() if r.get("fits") is False]
-  lo = max(fit_b, default=None)  # largest fitting batch
-  hi = min((b for b in fail_b if lo is None or b > lo), default=None)  # smallest failing
-  if lo is None and hi is None:
-    b = down(start)
-    if fits(b):
-      lo = b
-    else:
-      hi = b
-  while lo is None and hi > g and budget_left():  # halve until something fits
-    b = down(hi // 2)
-    if fits(b):
-      lo = b
-    else:
-      hi = b
-  while lo is not None and hi is None and budget_left():  # grow
-    p = predicted()
-    b = 2 * lo if p is None else max(2 * lo, min(down(p), 4 * lo))
-    if fits(b):
-      lo = b
-    else:
-      hi = b
-  while lo is not None and hi is not None and hi - lo > g and budget_left():  # bisect
-    b = min(max(down((lo + hi) / 2), lo + g), hi - g)
-    if fits(b):
-      lo = b
-    else:
-      hi = b
-  exact = (lo is not None and hi is not None and hi - lo <= g) or (lo is None and hi == g)
-  return {"max_batch": lo, "first_failing_batch": hi, "exact": bool(exact), "granularity": g,
-          "new_compiles": new[0], "seconds": round(time.time() - t0, 1)}
 
 
 def _line(r: dict) -> str:
@@ -456,19 +375,32 @@ def main(argv=None):
         f"{config.model.remat_policy}  [setup {compiler.setup_s:.1f}s]")
 
   results = []
-  key = _config_key(config, topo)
+  key = _config_key(config, topo, args.text_kv_length)
   if args.resume_json:
     prev = json.loads(pathlib.Path(args.resume_json).read_text())
     if prev.get("config_key") != key:
-      raise SystemExit(f"--resume_json {args.resume_json}: written for another config or "
-                       "topology")
+      raise SystemExit(f"--resume_json {args.resume_json}: written for another config, "
+                       "topology or --text_kv_length")
     results = list(prev["results"])
     print(f"reusing {len(results)} compiles from {args.resume_json}: batches "
           f"{sorted(r['batch'] for r in results)}")
+  state = {"first": None, "search": None}
+
+  def dump():  # after every compile, so a search stopped midway keeps (and can resume) them
+    if args.json:
+      _write_json(args, config, topo, compiler, key, results, state["first"], state["search"],
+                  time.time() - t0)
+
+  def log(line):
+    print(line, flush=True)
+    dump()
+
   first = next((r for r in results if r["batch"] == config.train.batch_size), None)
   if first is None:
     first = compiler.compile(config.train.batch_size)
     results.append(first)
+  state["first"] = first
+  dump()
   print(report(first, topo), flush=True)
   search = None
   if args.find_max_batch:
@@ -476,7 +408,7 @@ def main(argv=None):
     search = find_max_batch(compiler, config.train.batch_size, results,
                             max_compiles=args.max_compiles, max_seconds=args.max_seconds,
                             granularity=args.granularity or None,
-                            log=lambda s: print(s, flush=True))
+                            log=lambda r: log(_line(r)))
     bound = "" if search["exact"] else " (search stopped by --max_compiles/--max_seconds)"
     print(f"largest global batch that fits: {search['max_batch']} (first failing: "
           f"{search['first_failing_batch']}){bound}; {search['new_compiles']} more compiles in "
@@ -493,40 +425,50 @@ def main(argv=None):
     if avail:
       search["available_hbm_gib"] = avail[0]
       print(f"  HBM available to the program per libtpu: {avail[0]} GiB of {topo.hbm_gib}")
+  state["search"] = search
   total_s = time.time() - t0
   print(f"total {total_s:.1f} s")
-
   if args.json:
-    out = {
-        "config": args.config, "config_overrides": args.config_override, "config_key": key,
-        "topology": topo.name, "libtpu_topology": topo.libtpu_name,
-        "chip_config": topo.chip_config, "device_kind": dev.device_kind,
-        "num_chips": topo.num_chips, "hbm_gib_per_chip": topo.hbm_gib,
-        "peak_bf16_tflops_per_chip": topo.peak_tflops,
-        "mesh": dict(compiler.mesh.shape), "batch_divisor": compiler.divisor,
-        "num_params": int(compiler.num_params), "dtype": config.model.dtype,
-        "scan_layers": bool(config.model.scan_layers),
-        "remat_policy": config.model.remat_policy, "text_kv_length": args.text_kv_length,
-        "memory_formula": "peak = argument + output + temp - alias (per chip); "
-                          "fits = compile ok and peak + generated_code <= HBM",
-        "flops_note": "cost_analysis() of the SPMD program = per chip; total = x num_chips",
-        "jax": jax.__version__, "libtpu": _libtpu_version(),
-        "setup_s": round(compiler.setup_s, 1), "total_s": round(total_s, 1),
-        "result": first, "results": sorted(results, key=lambda r: r["batch"]),
-        "max_batch_search": search,
-    }
-    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    dump()
     print(f"wrote {args.json}")
   return 0
 
 
-def _config_key(config, topo: Topology) -> str:
-  """Identifies config (batch size aside) + topology, to check --resume_json."""
-  import hashlib  # pylint: disable=g-import-not-at-top
+def _write_json(args, config, topo, compiler, key, results, first, search, total_s):
+  dev = compiler.devices[0]
+  out = {
+      "config": args.config, "config_overrides": args.config_override, "config_key": key,
+      "topology": topo.name, "libtpu_topology": topo.libtpu_name,
+      "chip_config": topo.chip_config, "device_kind": dev.device_kind,
+      "num_chips": topo.num_chips, "hbm_gib_per_chip": topo.hbm_gib,
+      "peak_bf16_tflops_per_chip": topo.peak_tflops,
+      "mesh": dict(compiler.mesh.shape), "batch_divisor": compiler.divisor,
+      "num_params": int(compiler.num_params), "dtype": config.model.dtype,
+      "scan_layers": bool(config.model.scan_layers),
+      "remat_policy": config.model.remat_policy, "text_kv_length": args.text_kv_length,
+      "memory_formula": "peak = argument + output + temp - alias (per chip); "
+                        "fits = compile ok and peak + generated_code <= HBM",
+      "flops_note": "cost_analysis() of the SPMD program = per chip; total = x num_chips",
+      "jax": jax.__version__, "libtpu": _libtpu_version(),
+      "setup_s": round(compiler.setup_s, 1), "total_s": round(total_s, 1),
+      "result": first, "results": sorted(results, key=lambda r: r["batch"]),
+      "max_batch_search": search,
+  }
+  path = pathlib.Path(args.json)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(json.dumps(out, indent=2) + "\n")
+  tmp.replace(path)  # never leave a half-written file behind
+
+
+def _config_key(config, topo: Topology, text_kv_length: int = 0) -> str:
+  """Identifies config (batch size aside) + topology + text key length, for --resume_json."""
   c = config.to_dict()
   c["train"] = {k: v for k, v in c["train"].items() if k != "batch_size"}
-  text = json.dumps([c, topo.libtpu_name, topo.chip_config], sort_keys=True, default=str)
+  parts = [c, topo.libtpu_name, topo.chip_config]
+  if text_kv_length:  # (keys written before the flag existed stay valid for 0)
+    parts.append(int(text_kv_length))
+  text = json.dumps(parts, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

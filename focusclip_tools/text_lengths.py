@@ -26,9 +26,7 @@ CANDIDATES = (64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
 
 def token_lengths(texts: Sequence[str], tokenizer: str) -> np.ndarray:
   """Tokens per text including [CLS] and [SEP], without truncation."""
-  hf = tokenizer_lib.get_tokenizer(tokenizer, 512).hf
-  enc = hf(list(texts), add_special_tokens=True, truncation=False)
-  return np.asarray([len(ids) for ids in enc["input_ids"]], np.int64)
+  return tokenizer_lib.get_tokenizer(tokenizer, 512).lengths(texts)
 
 
 def summarize(lengths: np.ndarray, coverage: float = 0.99) -> dict:

@@ -188,8 +188,7 @@ def source(config) -> pipeline.Source:
   aug = config.data.augment
   left_right = None
   if aug.hflip:
-    hf = tokenizer_lib.tokenizer_from_config(config).hf
-    left_right = hf.convert_tokens_to_ids(["left", "right"])
+    left_right = tokenizer_lib.tokenizer_from_config(config).token_ids(["left", "right"])
 
   def decode_train(r):
     ex = decode(r)

@@ -79,3 +79,47 @@ def test_from_config(minilm_dir):
   assert config.model.text.tokenizer == minilm_dir
   ids, _ = tok_lib.tokenizer_from_config(config)(["a photo"])
   assert ids.shape == (1, config.model.text.max_length)
+
+
+PARITY_TEXTS = [
+    "a photo of a person riding a horse.",
+    "There are two people in the image; the LEFT one is dancing, the right one isn't!",
+    "café naïve Ångström Dvořák — “quotes” ‘single’ … ellipsis",
+    "中文字符 and 日本語 mixed with English",
+    "emoji 🙂 and symbols © ® ™ € $ 100% 3.14 1,000 #hashtag @user",
+    "", "   ", "tabs\tand\nnewlines\r\nand\u00a0nbsp and zero\u200bwidth",
+    "[MASK] [CLS] [SEP] [PAD] [UNK] literally in the text",
+    "Disquietment antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis",
+    "word " * 300,
+    "x" * 150,  # longer than WordPiece's 100 characters per word: [UNK]
+]
+
+
+@pytest.mark.parametrize("source", ["directory", "vocab.txt"])
+def test_same_ids_as_transformers(minilm_dir, source):
+  """Built without transformers, the tokenizer gives the ids, masks, lengths, token ids and
+  decoded strings that transformers' fast tokenizer gives (AutoTokenizer on the directory;
+  BertTokenizerFast from the vocabulary, as the code used before)."""
+  import transformers  # pylint: disable=g-import-not-at-top
+  if source == "directory":
+    path, hf = minilm_dir, transformers.AutoTokenizer.from_pretrained(minilm_dir, use_fast=True)
+  else:
+    path = f"{minilm_dir}/vocab.txt"
+    with open(path, encoding="utf-8") as f:
+      vocab = {tok.rstrip("\n"): i for i, tok in enumerate(f)}
+    hf = transformers.BertTokenizerFast(vocab=vocab, do_lower_case=True)
+  for max_length in (8, 64):
+    tok = tok_lib.Tokenizer(path, max_length)
+    ids, mask = tok(PARITY_TEXTS)
+    want = hf(PARITY_TEXTS, padding="max_length", truncation=True, max_length=max_length,
+              return_attention_mask=True, return_token_type_ids=False, return_tensors="np")
+    np.testing.assert_array_equal(ids, want["input_ids"])
+    np.testing.assert_array_equal(mask, want["attention_mask"])
+    for row in ids:
+      assert tok.decode(row) == hf.decode([int(i) for i in row if int(i) != hf.pad_token_id])
+  assert tok.pad_id == hf.pad_token_id and tok.vocab_size == len(hf)
+  full = hf(PARITY_TEXTS, add_special_tokens=True, truncation=False)["input_ids"]
+  assert tok.lengths(PARITY_TEXTS).tolist() == [len(x) for x in full]
+  assert tok.token_ids(["left", "right"]) == hf.convert_tokens_to_ids(["left", "right"])
+  with pytest.raises(ValueError, match="not in the vocabulary"):
+    tok.token_ids(["left", "no-such-token-xyz"])

@@ -34,7 +34,7 @@ class ColorCLIP(nn.Module):
 def setup(minilm_dir):
   config = tiny(**{"model.image.image_size": 8, "eval.batch_size": 8})
   tok = get_tokenizer(minilm_dir, config.model.text.max_length)
-  ids = tuple(tok.hf.convert_tokens_to_ids(["red", "green", "blue"]))
+  ids = tuple(tok.token_ids(["red", "green", "blue"]))
   model = ColorCLIP(ids)
   embedder = zeroshot.Embedder(model, {}, config, tokenizer=tok)
   return config, embedder

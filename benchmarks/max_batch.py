@@ -28,17 +28,18 @@ def oom_numbers(msg: str) -> dict:
   return out
 
 
-
-def find_max_batch(compiler: Compiler, start: int, results: list, *, max_compiles: int,
+def find_max_batch(compiler, start: int, results: list, *, max_compiles: int,
                    max_seconds: float, granularity: int | None = None,
                    log=lambda r: None) -> dict:
   """Largest fitting global batch (a multiple of ``granularity``, itself a multiple of the
-  batch-axes' device count): grow until a batch does not fit, then bisect.
+  batch-axes' device count): grow until a batch does not fit, then bisect. ``compiler`` has
+  ``divisor``, ``topology.hbm_gib`` and ``compile(batch) -> result dict`` (aot_compile.py).
 
   Growth: 2x the largest fitting batch, or up to 4x toward the batch where the affine fit of
-  the two smallest compiled batches reaches the HBM. Once bracketed: where libtpu's OOM message
-  says how many GiB of temporaries the failing batch needed, the next batch is interpolated
-  between the bracket's temporaries and the available HBM (regula falsi); after an
+  the two smallest compiled batches reaches the HBM. Once bracketed: where both ends say how
+  full the HBM is (a compiled batch: peak + code over the HBM; a failed one: the temporaries
+  libtpu's OOM message says it needed over what it says is available), the next batch is
+  interpolated to where that reaches 1 (regula falsi); after an
   interpolated batch fits, one bisection step follows (near the HBM limit the TPU compiler
   rematerialises, per-chip memory flattens, and interpolation alone would creep up one
   expensive fitting compile at a time). Otherwise plain bisection. Only the compile decides
@@ -81,17 +82,19 @@ def find_max_batch(compiler: Compiler, start: int, results: list, *, max_compile
   def down(x):
     return max(g, int(x) // g * g)
 
-  def temporaries(r):  # GiB of temporaries: compiled, or what the OOM message says it needed
+  def excess(r):  # how full the HBM is (> 1: does not fit), or None
     m = r.get("memory_bytes_per_chip")
-    return m["temp"] / GIB if m and "temp" in m else r.get("oom_temporaries_gib")
+    if m is not None:  # compiled: what counts for `fits` (peak + code against the HBM)
+      return (m["peak"] + m["generated_code"]) / hbm
+    if "oom_temporaries_gib" in r and "available_hbm_gib" in r:  # libtpu's OOM message
+      return r["oom_temporaries_gib"] / r["available_hbm_gib"]
+    return None
 
-  def crossing(lo_b, hi_b):  # batch where temporaries reach the available HBM (affine), or None
-    avail = next((r["available_hbm_gib"] for r in done.values() if "available_hbm_gib" in r),
-                 None)
-    t_lo, t_hi = temporaries(done[lo_b]), temporaries(done[hi_b])
-    if avail is None or t_lo is None or t_hi is None or not t_lo < avail < t_hi:
+  def crossing(lo_b, hi_b):  # batch where the affine fit of `excess` reaches 1, or None
+    e_lo, e_hi = excess(done[lo_b]), excess(done[hi_b])
+    if e_lo is None or e_hi is None or not e_lo < 1 < e_hi:
       return None
-    return lo_b + (avail - t_lo) * (hi_b - lo_b) / (t_hi - t_lo)
+    return lo_b + (1 - e_lo) * (hi_b - lo_b) / (e_hi - e_lo)
 
   fit_b = [b for b, r in done.items() if r.get("fits")]
   fail_b = [b for b, r in done.items() if r.get("fits") is False]

@@ -28,8 +28,9 @@ Numbers (all per chip unless said otherwise; from the compiled executable):
     total = per chip x chips (replicated work, e.g. the optimizer update of replicated
     parameters, is counted on every chip), including any recompute the compiler adds.
   --find_max_batch: the largest global batch (a multiple of the batch-axes' device count)
-    that fits, by doubling from --batch and then bisecting (bounded by --max_compiles and
-    --max_seconds; --resume_json continues from an earlier --json). Near the limit the TPU
+    that fits, growing from --batch and then narrowing the bracket by interpolation and
+    bisection (benchmarks/max_batch.py; bounded by --max_compiles and --max_seconds). --json
+    is rewritten after every compile, and --resume_json continues from it. Near the limit the TPU
     compiler rematerialises activations to fit (peak memory flattens out and FLOPs per
     example rise), so the largest batch that fits is not the most efficient one: compare
     FLOPs per example.

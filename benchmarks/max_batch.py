@@ -37,7 +37,7 @@ def find_max_batch(compiler, start: int, results: list, *, max_compiles: int,
 
   Growth: 2x the largest fitting batch, or up to 4x toward the batch where the affine fit of
   the two smallest compiled batches reaches the HBM. Once bracketed: where both ends say how
-  full the HBM is (a compiled batch: peak + code over the HBM; a failed one: the temporaries
+  full the HBM is (a compiled batch: libtpu's peak + code over the HBM; a failed one: the temporaries
   libtpu's OOM message says it needed over what it says is available), the next batch is
   interpolated to where that reaches 1 (regula falsi); after an
   interpolated batch fits, one bisection step follows (near the HBM limit the TPU compiler
@@ -84,8 +84,8 @@ def find_max_batch(compiler, start: int, results: list, *, max_compiles: int,
 
   def excess(r):  # how full the HBM is (> 1: does not fit), or None
     m = r.get("memory_bytes_per_chip")
-    if m is not None:  # compiled: what counts for `fits` (peak + code against the HBM)
-      return (m["peak"] + m["generated_code"]) / hbm
+    if m is not None:  # compiled: libtpu's own peak (else the upper bound) + code
+      return ((m.get("libtpu_peak") or m["peak"]) + m["generated_code"]) / hbm
     if "oom_temporaries_gib" in r and "available_hbm_gib" in r:  # libtpu's OOM message
       return r["oom_temporaries_gib"] / r["available_hbm_gib"]
     return None

@@ -387,6 +387,9 @@ def main(argv=None):
       raise SystemExit(f"--resume_json {args.resume_json}: written for another config, "
                        "topology or --text_kv_length")
     results = list(prev["results"])
+    for r in results:  # "fits" = libtpu compiled it (JSONs of the older sum rule said less)
+      if not r.get("oom_at_compile") and r.get("memory_bytes_per_chip") is not None:
+        r["fits"] = True
     print(f"reusing {len(results)} compiles from {args.resume_json}: batches "
           f"{sorted(r['batch'] for r in results)}")
   state = {"first": None, "search": None}

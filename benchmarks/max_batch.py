@@ -36,10 +36,10 @@ def find_max_batch(compiler, start: int, results: list, *, max_compiles: int,
   ``divisor``, ``topology.hbm_gib`` and ``compile(batch) -> result dict`` (aot_compile.py).
 
   Growth: 2x the largest fitting batch, or up to 4x toward the batch where the affine fit of
-  the two smallest compiled batches reaches the HBM. Once bracketed: where both ends say how
-  full the HBM is (a compiled batch: libtpu's peak + code over the HBM; a failed one: the temporaries
-  libtpu's OOM message says it needed over what it says is available), the next batch is
-  interpolated to where that reaches 1 (regula falsi); after an
+  the two smallest compiled batches (libtpu's peak + code) reaches the HBM. Once bracketed:
+  where both ends say how full the HBM is (a compiled batch: libtpu's peak + code over the
+  HBM; a failed one: the temporaries libtpu's OOM message says it needed over what it says is
+  available), the next batch is interpolated to where that reaches 1 (regula falsi); after an
   interpolated batch fits, one bisection step follows (near the HBM limit the TPU compiler
   rematerialises, per-chip memory flattens, and interpolation alone would creep up one
   expensive fitting compile at a time). Otherwise plain bisection. Only the compile decides
@@ -54,9 +54,11 @@ def find_max_batch(compiler, start: int, results: list, *, max_compiles: int,
   done = {r["batch"]: r for r in results}
   new = [0]
 
-  def used(r):  # bytes counted against the HBM, or None (failed compile)
+  def used(r):  # bytes counted against the HBM (libtpu's peak + code), or None (failed)
     m = r.get("memory_bytes_per_chip")
-    return None if m is None else m["peak"] + m["generated_code"]
+    if m is None:
+      return None
+    return (m.get("libtpu_peak") or m["peak"]) + m["generated_code"]
 
   def fits(b):
     if b not in done:
@@ -83,9 +85,8 @@ def find_max_batch(compiler, start: int, results: list, *, max_compiles: int,
     return max(g, int(x) // g * g)
 
   def excess(r):  # how full the HBM is (> 1: does not fit), or None
-    m = r.get("memory_bytes_per_chip")
-    if m is not None:  # compiled: libtpu's own peak (else the upper bound) + code
-      return ((m.get("libtpu_peak") or m["peak"]) + m["generated_code"]) / hbm
+    if used(r) is not None:  # compiled: libtpu's own peak (else the upper bound) + code
+      return used(r) / hbm
     if "oom_temporaries_gib" in r and "available_hbm_gib" in r:  # libtpu's OOM message
       return r["oom_temporaries_gib"] / r["available_hbm_gib"]
     return None

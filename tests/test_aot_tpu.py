@@ -62,6 +62,22 @@ def test_aot_compile_tiny_train_step_for_tpu_v5e_2x2(tmp_path):
   assert rl["bound"] == ("memory" if memory > compute else "compute")
   assert r["matmul_precision"] == "default" and "roofline (a lower bound" in proc.stdout
 
+  # --resume_json reuses the compile and re-derives "fits" (compiled = fits) from it: a JSON
+  # written under the older rule (compiled *and* the sum within HBM) said False for programs
+  # libtpu had placed.
+  old = dict(res, results=[dict(r, fits=False)])
+  (tmp_path / "old.json").write_text(json.dumps(old))
+  out2 = tmp_path / "resumed.json"
+  proc = subprocess.run(
+      [sys.executable, str(REPO / "benchmarks" / "aot_compile.py"), "--config=configs/tiny.py",
+       "--topology=v5e:2x2", "--resume_json", str(tmp_path / "old.json"), "--json", str(out2)],
+      capture_output=True, text=True, cwd=REPO, timeout=300, env=dict(os.environ))
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert "reusing 1 compiles" in proc.stdout
+  resumed = json.loads(out2.read_text())
+  assert resumed["result"]["fits"] is True
+  assert resumed["result"]["compile_s"] == r["compile_s"]  # not compiled again
+
 
 def test_roofline_hand_computed():
   spec = importlib.util.spec_from_file_location("roofline", REPO / "benchmarks" / "roofline.py")

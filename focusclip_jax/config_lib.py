@@ -24,6 +24,7 @@ from focusclip_jax import train_step
 from focusclip_jax.models import bert
 from focusclip_jax.models import convnet
 from focusclip_jax.models import factory
+from focusclip_jax.models import flash_attention
 from focusclip_jax.models import focusclip
 from focusclip_jax.models import layers
 from focusclip_jax.models import pretrained
@@ -107,6 +108,10 @@ def base_config() -> ml_collections.ConfigDict:
   # 512); one compiled program each). () = all max_length positions (the reference).
   # focusclip_jax/text_buckets.py.
   c.model.text.attention_buckets = ()
+  # 'xla' (the reference's attention, with dropout) | 'pallas_tpu': the fused Pallas
+  # flash-attention kernel on TPU, no attention maps in HBM; needs attention_dropout = 0 and
+  # max_length / buckets that are multiples of 128 (focusclip_jax/models/flash_attention.py).
+  c.model.text.attention_kernel = "xla"
   # Weights: '' = random; a Hugging Face hub id, model directory or checkpoint file.
   c.model.text.init = "bert-base-uncased"
   # Tokenizer: a Hugging Face hub id or a local directory with tokenizer.json / vocab.txt.
@@ -450,6 +455,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "model.text.dropout": _in_0_1,
     "model.text.attention_dropout": _in_0_1,
     "model.text.attention_buckets": _positive_ints,
+    "model.text.attention_kernel": _choice(*flash_attention.KERNELS),
     "model.focus.alpha_param": _choice(*focusclip.ALPHA_PARAMS),
     "model.focus.heatmap_source": _choice(*focusclip.HEATMAP_SOURCES),
     "loss.type": _choice(*losses.LOSS_TYPES),
@@ -529,6 +535,20 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       problems.append(
           f"config.model.text.max_length = {config.model.text.max_length} exceeds "
           f"config.model.text.max_positions = {config.model.text.max_positions}")
+    if config.model.text.attention_kernel == "pallas_tpu":
+      text = config.model.text
+      if text.attention_dropout:
+        problems.append(
+            f"config.model.text.attention_kernel = 'pallas_tpu' has no attention dropout: set "
+            f"config.model.text.attention_dropout = 0 (now {text.attention_dropout}; the "
+            "reference's 0.1 needs attention_kernel = 'xla')")
+      tile = flash_attention.TILE
+      odd = [n for n in (text.max_length, *text.attention_buckets) if n % tile]
+      if odd:
+        problems.append(
+            f"config.model.text.attention_kernel = 'pallas_tpu' works on {tile}-token tiles: "
+            f"config.model.text.max_length and attention_buckets must be multiples of {tile} "
+            f"(not {odd})")
     uses_focus = any("focus" in t[:2] for t in config.loss.terms)
     if uses_focus and not config.model.focus.enabled:
       problems.append(

@@ -41,6 +41,11 @@ def mesh_shape(axes: Sequence[tuple[str, int]], num_devices: int) -> tuple[tuple
 
 def create_mesh(config: ml_collections.ConfigDict, devices=None) -> jax.sharding.Mesh:
   devices = list(jax.devices() if devices is None else devices)
+  platforms = sorted({d.platform for d in devices})
+  if config.model.text.get("attention_kernel") == "pallas_tpu" and platforms != ["tpu"]:
+    raise ValueError(
+        "config.model.text.attention_kernel = 'pallas_tpu' (a Pallas TPU kernel) runs on TPU "
+        f"only, these devices are {platforms}: set config.model.text.attention_kernel = 'xla'")
   names, sizes = mesh_shape(config.sharding.mesh, len(devices))
   return jax.make_mesh(sizes, names, axis_types=(jax.sharding.AxisType.Auto,) * len(names),
                        devices=devices)

@@ -180,3 +180,21 @@ def test_oom_message_numbers_are_read():
          "temporaries (17.22G) exceeds available HBM (15.75G).")
   assert aot.oom_numbers(msg) == {"oom_temporaries_gib": 17.22, "available_hbm_gib": 15.75}
   assert aot.oom_numbers("RESOURCE_EXHAUSTED: out of memory") == {}
+
+
+@pytest.mark.slow
+def test_fused_text_attention_compiles_for_tpu(tmp_path):
+  """The Pallas flash-attention kernel (model.text.attention_kernel='pallas_tpu') inside the
+  sharded train step, compiled by libtpu for v5e:2x2: Mosaic lowers it (tests on CPU run it in
+  the interpreter) and the program names the kernel, not the 'xla' path's attention maps."""
+  out, hlo = tmp_path / "aot.json", tmp_path / "step.hlo"
+  proc = subprocess.run(
+      [sys.executable, str(REPO / "benchmarks" / "aot_compile.py"), "--config=configs/tiny.py",
+       "--topology=v5e:2x2", "--json", str(out), "--hlo_out", str(hlo), "--config_override",
+       "model.text.max_length=128", "model.text.dropout=0.0",
+       "model.text.attention_dropout=0.0", 'model.text.attention_kernel="pallas_tpu"'],
+      capture_output=True, text=True, cwd=REPO, timeout=300, env=dict(os.environ))
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert json.loads(out.read_text())["result"]["fits"] is True
+  text = hlo.read_text()
+  assert "tpu_custom_call" in text and "flash" in text

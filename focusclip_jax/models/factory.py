@@ -53,6 +53,7 @@ def build_text_tower(config: ml_collections.ConfigDict) -> bert.BERT:
       vocab_size=m.text.vocab_size,
       max_positions=m.text.max_positions,
       pooling=m.text.pooling,
+      attention_kernel=m.text.attention_kernel,
       **_shared_fields(m, m.text),
   )
 

@@ -21,6 +21,8 @@ import jax.extend.random
 import jax.numpy as jnp
 import numpy as np
 
+from focusclip_jax.models import flash_attention
+
 Dtype = Any
 
 # Logical names of block activations: (batch, sequence, width).
@@ -220,6 +222,11 @@ class Attention(nn.Module):
   # Exact when the mask is 0 beyond them: a masked key gets no weight. focusclip_jax/
   # text_buckets.py chooses it per batch and checks the mask on the host.
   kv_length: int = 0
+  # 'xla': scores, fp32 softmax and dropout as below (the reference's computation);
+  # 'pallas_tpu': the fused Pallas flash-attention kernel on TPU, without attention dropout
+  # (focusclip_jax/models/flash_attention.py). Attention maps asked for with
+  # mutable=['intermediates'] always come from the 'xla' path (the kernel never forms them).
+  kernel: str = "xla"
 
   @nn.compact
   def __call__(self, x, mask=None, deterministic: bool = True, rows=None):
@@ -236,6 +243,23 @@ class Attention(nn.Module):
       mask = None if mask is None else mask[:, :self.kv_length]
     k = proj(name="key")(kv)
     v = proj(name="value")(kv)
+    if self.kernel not in flash_attention.KERNELS:
+      raise ValueError(f"attention kernel {self.kernel!r} unknown; choose one of "
+                       f"{flash_attention.KERNELS}")
+    if self.kernel == "pallas_tpu" and not self.is_mutable_collection("intermediates"):
+      if self.dropout and not deterministic:
+        raise ValueError("attention kernel 'pallas_tpu' has no attention dropout: set the "
+                         "tower's attention_dropout to 0 (config.model.text.attention_dropout)"
+                         " or use attention_kernel='xla'")
+      out = flash_attention.attend(q, k, v, mask, 1.0 / math.sqrt(head_dim))
+    else:
+      out = self._attend(q, k, v, mask, deterministic, rows)
+    return HeadsProjection((self.num_heads, head_dim, width), "out", self.dtype,
+                           self.param_dtype, name="out")(out)
+
+  def _attend(self, q, k, v, mask, deterministic, rows):
+    """Scores, fp32 softmax, dropout and the weighted sum ('xla')."""
+    head_dim = q.shape[-1]
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim).astype(q.dtype)
     # Softmax in fp32 whatever the compute dtype.
     scores = scores.astype(jnp.float32)
@@ -246,9 +270,7 @@ class Attention(nn.Module):
     # otherwise: focusclip_jax/attention_maps.py reads it.
     self.sow("intermediates", "attention_probs", probs)
     probs = Dropout(rate=self.dropout, bits=self.dropout_bits)(probs, deterministic, rows)
-    out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
-    return HeadsProjection((self.num_heads, head_dim, width), "out", self.dtype,
-                           self.param_dtype, name="out")(out)
+    return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
 
 
 def gelu(x):
@@ -302,6 +324,7 @@ class BlockFields(nn.Module):
   param_dtype: Dtype = jnp.float32
   dropout_bits: int = 32  # Dropout: 32 = flax's Bernoulli, 16 = half the random bits
   kv_length: int = 0  # attention over the first kv_length keys (0: all; see Attention)
+  attention_kernel: str = "xla"  # 'xla' | 'pallas_tpu' (models/flash_attention.py)
 
 
 class StackFields(BlockFields):
@@ -327,7 +350,8 @@ class EncoderBlock(BlockFields):
   def __call__(self, x, mask, deterministic: bool, rows=None):
     ln = functools.partial(layer_norm, self.ln_eps, self.dtype, self.param_dtype)
     attn = Attention(self.num_heads, self.attention_dropout, self.dtype, self.param_dtype,
-                     dropout_bits=self.dropout_bits, kv_length=self.kv_length, name="attn")
+                     dropout_bits=self.dropout_bits, kv_length=self.kv_length,
+                     kernel=self.attention_kernel, name="attn")
     mlp = MlpBlock(self.mlp_dim, self.dtype, self.param_dtype, name="mlp")
     dropout = Dropout(rate=self.dropout, bits=self.dropout_bits)
     drop = lambda y: dropout(y, deterministic, rows)  # pylint: disable=unnecessary-lambda-assignment

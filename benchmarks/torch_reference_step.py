@@ -104,6 +104,44 @@ def build(batch: int, seq_len: int, text_pooling: str, text_tokens=None):
   return step
 
 
+# torch.profiler op names -> the groups benchmarks/profile_step.py reports for the JAX step.
+# Eager PyTorch runs one op at a time (each on all intra-op threads), so the ops' self times
+# add up to the step.
+OP_GROUPS = (
+    ("matmuls and the patch convolution", ("aten::mm", "aten::addmm", "aten::bmm",
+                                           "aten::baddbmm", "aten::convolution",
+                                           "aten::mkldnn_convolution",
+                                           "aten::convolution_backward")),
+    ("attention softmax and mask", ("aten::_softmax", "aten::_softmax_backward_data",
+                                    "aten::masked_fill")),
+    ("dropout", ("aten::native_dropout", "aten::native_dropout_backward", "aten::bernoulli_")),
+    ("GELU", ("aten::gelu", "aten::gelu_backward")),
+    ("LayerNorm", ("aten::native_layer_norm", "aten::native_layer_norm_backward")),
+    ("optimizer and clipping (foreach kernels)", ("aten::_foreach_",)),
+)
+
+
+def op_group(name: str) -> str:
+  for group, prefixes in OP_GROUPS:
+    if any(name == p or (p.endswith("_") and name.startswith(p)) for p in prefixes):
+      return group
+  return "other (elementwise, copies, reductions, embedding)"
+
+
+def profile_groups(step) -> dict:
+  """One step under torch.profiler: wall time and the ops' self time per group (seconds)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    t = time.perf_counter()
+    step()
+    wall = time.perf_counter() - t
+  groups = {}
+  for e in prof.key_averages():
+    g = op_group(e.key)
+    groups[g] = groups.get(g, 0.0) + e.self_cpu_time_total / 1e6
+  return {"wall_s": wall, "self_s_by_group": dict(sorted(groups.items(), key=lambda x: -x[1]))}
+
+
 def torch_matmul_peak(n: int = 2048, repeats: int = 10) -> float:
   import torch  # pylint: disable=g-import-not-at-top
   a, b = torch.randn(n, n), torch.randn(n, n)
@@ -127,6 +165,8 @@ def main():
   p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
   p.add_argument("--text_tokens", default=None, metavar="LO:HI",
                  help="real text lengths drawn uniformly from [LO, HI] (default L/4:L)")
+  p.add_argument("--profile", action="store_true",
+                 help="profile one more step and report its time per op group")
   p.add_argument("--json", default=None)
   args = p.parse_args()
   text_tokens = tuple(int(x) for x in args.text_tokens.split(":")) if args.text_tokens else None
@@ -161,6 +201,12 @@ def main():
        "flops_source": "torch.utils.flop_counter (matmuls + convolutions, fwd + bwd)",
        "achieved_flops_per_s": flops / step_s, "torch_matmul_peak_flops_per_s": peak,
        "mfu": flops / step_s / peak, "loss": loss}
+  if args.profile:
+    r["profile"] = profile_groups(step)
+    total = sum(r["profile"]["self_s_by_group"].values())
+    print(f"profiled step {r['profile']['wall_s']:.2f} s; ops' self time {total:.2f} s:")
+    for g, sec in r["profile"]["self_s_by_group"].items():
+      print(f"  {g:52s} {sec:7.2f} s  {100 * sec / total:5.1f}%")
   if args.json:
     jsonio.write_json(r, args.json)
   print(f"step          {step_s:.2f} s (median of {args.steps}), batch {args.batch}, "

@@ -64,3 +64,23 @@ def test_wall_shares_split_concurrent_time(profile_step):
 ])
 def test_groups(profile_step, op_name, flops, group):
   assert profile_step.categorise(op_name, flops) == profile_step.GROUPS[group]
+
+
+def test_torch_reference_profile_groups():
+  """benchmarks/torch_reference_step.py --profile: PyTorch ops into the same groups, and a
+  profiled step's self times account for its matmuls."""
+  import torch  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location("torch_reference_step",
+                                                REPO / "benchmarks" / "torch_reference_step.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  assert module.op_group("aten::addmm") == "matmuls and the patch convolution"
+  assert module.op_group("aten::_foreach_add_") == "optimizer and clipping (foreach kernels)"
+  assert module.op_group("aten::gelu_backward") == "GELU"
+  assert module.op_group("aten::add_").startswith("other")
+  assert module.op_group("aten::mmx").startswith("other")  # names match whole, not by prefix
+  a = torch.randn(256, 256, requires_grad=True)
+  out = module.profile_groups(lambda: torch.nn.functional.gelu(a @ a).sum().backward())
+  groups = out["self_s_by_group"]
+  assert groups["matmuls and the patch convolution"] > 0 and groups["GELU"] > 0
+  assert sum(groups.values()) <= out["wall_s"] * 1.5

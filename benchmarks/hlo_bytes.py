@@ -18,9 +18,10 @@ to a category chosen from the op's ``metadata={op_name=...}`` (the JAX/Flax name
 forward pass under ``jvp(FocusCLIP)``, its gradient under ``transpose(jvp(FocusCLIP))``) and
 its shapes:
 
-- ``attention maps``: an op inside an attention module (``/attn/``) that reads or writes a
-  rank-4 array (batch x heads x queries x keys: scores, probabilities, their dropout masks and
-  gradients);
+- ``attention maps``: an op inside an attention module (``/attn/``), outside its q/k/v/out
+  head projections, that reads or writes a rank-4 array (batch x heads x queries x keys:
+  scores, probabilities, their dropout masks and gradients; with the fused kernel,
+  ``model.text.attention_kernel='pallas_tpu'``, the kernel's own reads and writes);
 - ``text tower`` / ``image tower``: the other ops of ``text_tower`` / ``image_tower`` and
   ``focus_tower``, forward and backward (activations, their gradients, the weights they read);
 - ``projections, highlight and loss``: the rest of the differentiated function;
@@ -240,8 +241,13 @@ def _is_view(ins: Instruction) -> bool:
                                     'custom_call_target="ConcatBitcast"' in ins.attributes)
 
 
+# The attention module's head projections (models/layers.py HeadsProjection): their
+# [batch, length, heads, head_dim] arrays are rank 4 too, but they are tower activations.
+_HEAD_PROJECTION = re.compile(r"/attn/(query|key|value|out)/")
+
+
 def _is_attention_map(ins: Instruction, shapes: dict[str, str]) -> bool:
-  if "/attn/" not in ins.op_name:
+  if "/attn/" not in ins.op_name or _HEAD_PROJECTION.search(ins.op_name):
     return False
   for text in [ins.shape] + [shapes.get(o, "") for o in ins.operands]:
     if any(len(dims) == 4 for _, dims in array_shapes(text)):

@@ -81,6 +81,24 @@ def test_hand_counted_module():
   assert r["largest"][0][:3] == (3 * 2 * maps, "fusion", "attention maps")
 
 
+def test_head_projections_are_not_attention_maps():
+  """Inside /attn/, the q/k/v/out projections' [batch, length, heads, head_dim] arrays are
+  tower activations; the scores (and a fused kernel's reads and writes) are attention maps."""
+  stack = "jit(step)/transpose(jvp(FocusCLIP))/text_tower/encoder/block_3/attn"
+  proj = hlo_bytes.Instruction(
+      f'%dot.1 = f32[2,512,12,64]{{3,2,1,0}} dot(f32[2,512,768]{{2,1,0}} %x, '
+      f'f32[768,12,64]{{2,1,0}} %w), metadata={{op_name="{stack}/key/dot_general"}}')
+  scores = hlo_bytes.Instruction(
+      f'%dot.2 = f32[2,12,512,512]{{3,2,1,0}} dot(f32[2,512,12,64]{{3,2,1,0}} %q, '
+      f'f32[2,512,12,64]{{3,2,1,0}} %k), metadata={{op_name="{stack}/dot_general"}}')
+  kernel = hlo_bytes.Instruction(
+      f'%cc.3 = bf16[1,12,512,64]{{3,2,1,0}} custom-call(bf16[1,12,512,64]{{3,2,1,0}} %q), '
+      f'custom_call_target="tpu_custom_call", metadata={{op_name="{stack}/shard_map/flash"}}')
+  assert hlo_bytes.category(proj, {}) == "text tower"
+  assert hlo_bytes.category(scores, {}) == "attention maps"
+  assert hlo_bytes.category(kernel, {}) == "attention maps"
+
+
 def test_shapes_and_layouts():
   assert hlo_bytes.array_shapes("(f32[8,16]{1,0:T(8,128)S(1)}, /*index=1*/s32[], bf16[3])") == [
       ("f32", (8, 16)), ("s32", ()), ("bf16", (3,))]

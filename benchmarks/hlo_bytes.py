@@ -199,8 +199,8 @@ def parse(hlo_text: str) -> tuple[dict[str, list[Instruction]], str]:
         if m.group(1):
           entry = current
       continue
-    if line.strip() == "}":
-      current = None
+    if line.startswith("}"):  # "}" or, for a SparseCore computation (v4, v5p, v6e),
+      current = None          # '}, execution_thread="sparsecore"'
       continue
     if "=" in line and line.strip() and not line.strip().startswith("//"):
       computations[current].append(Instruction(line))

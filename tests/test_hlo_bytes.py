@@ -164,3 +164,24 @@ def test_command_line_prints_the_table(tmp_path, capsys):
   out = capsys.readouterr().out
   assert f"{path}: 3.26e+03 B in HBM" in out  # the hand count of test_hand_counted_module
   assert "attention maps" in out and "1.54e+03 B" in out
+
+
+def test_sparsecore_computations_are_parsed():
+  """v4, v5p and v6e programs hold SparseCore computations closed by
+  '}, execution_thread="sparsecore"' (the embedding gradient's scatter offload)."""
+  module = """HloModule jit_step
+
+%sc_body (p.1: f32[4]) -> f32[4] {
+  %p.1 = f32[4]{0} parameter(0)
+  ROOT %n.1 = f32[4]{0} negate(f32[4]{0} %p.1), metadata={op_name="jit(step)/jvp(FocusCLIP)/text_tower/neg"}
+}, execution_thread="sparsecore"
+
+ENTRY %main (a: f32[4]) -> f32[4] {
+  %a = f32[4]{0} parameter(0)
+  ROOT %e.2 = f32[4]{0} exponential(f32[4]{0} %a), metadata={op_name="jit(step)/jvp(FocusCLIP)/text_tower/exp"}
+}
+"""
+  computations, entry = hlo_bytes.parse(module)
+  assert entry == "main" and set(computations) == {"sc_body", "main"}
+  assert [i.name for i in computations["main"]] == ["a", "e.2"]
+  assert hlo_bytes.bytes_by_category(module)["categories"]["text tower"] == 32

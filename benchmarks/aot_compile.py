@@ -328,14 +328,14 @@ def report(r: dict, topo: Topology) -> str:
     for name, b in sorted(cats.items(), key=lambda kv: -kv[1]):
       lines.append(f"  {name:34s} HBM {b:10.3g} B {100 * b / max(total, 1):5.1f}%   "
                    f"all spaces {every[name]:10.3g} B")
-  if r.get("flops_undercounted") and r.get("fused_attention_kernel") and not r.get("loops"):
-    lines.append("note: the fused attention kernel's backward FLOPs are not in XLA's count "
-                 "(Pallas gives it a cost estimate for the forward kernel only)")
-  elif r.get("flops_undercounted"):
+  if r.get("loops"):
     lines.append("WARNING: a loop (model.scan_layers=True, or the micro-batch loop of "
                  "train.microbatch_size): XLA's cost analysis counts a loop body once, not once "
                  "per iteration, so these FLOPs, bytes and the roofline are far too low (memory "
                  "is right); compile with scan_layers=False and without accumulation for them.")
+  elif r.get("fused_attention_kernel"):
+    lines.append("note: the fused attention kernel's backward FLOPs are not in XLA's count "
+                 "(Pallas gives it a cost estimate for the forward kernel only)")
   return "\n".join(lines)
 
 
